@@ -1,0 +1,59 @@
+# Soft ATM developer tasks. `make` alone lists them.
+
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON3 ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Rewritten after each successful install, so the venv is reinstalled when pyproject.toml changes.
+VENV_STAMP := $(VENV)/.softatm-installed
+PORT ?= 8000
+NAME ?=
+LINT_PATHS := kiosk agent_portal ledger tests bench migrations deploy
+
+.PHONY: help venv run test lint typecheck pytest bench clean
+
+help: ## List the targets
+	@echo "Soft ATM: make TARGET"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+venv: $(VENV_STAMP) ## Create .venv and install Soft ATM with its dev tools (again if pyproject.toml changed)
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON3) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: venv ## Upgrade the database, load demo data, serve on http://127.0.0.1:8000 (PORT=...)
+	@# Every gunicorn worker must sign sessions with the same key: without SECRET_KEY, make one
+	@# for this run (sessions end when it stops).
+	export SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')}"; \
+	$(BIN)/softatm db-upgrade; \
+	$(BIN)/softatm demo-data; \
+	PORT=$(PORT) exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py kiosk.wsgi:app
+
+test: venv ## Lint, type-check, then run the whole test suite
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory pytest
+
+lint: venv ## Check style and formatting with ruff
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+typecheck: venv ## Type-check with mypy (ledger strict, the rest as configured)
+	$(BIN)/mypy ledger kiosk agent_portal
+
+pytest: venv ## Run the tests only
+	$(BIN)/pytest
+
+bench: venv ## Run the benchmarks (one of them with NAME=ledger)
+	$(BIN)/python -m bench $(NAME)
+
+clean: ## Remove caches and build artefacts (keeps .venv and the var/ database)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -print \
+		| xargs rm -rf

@@ -1,0 +1,35 @@
+"""The Soft ATM web app: `create_app` builds a configured Flask app from the environment.
+
+This module owns the wiring only: configuration, extensions, the database session, security
+headers, error pages and blueprints. Each of those lives in its own module.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+
+from kiosk import database, errors, security, views
+from kiosk.config import load as load_config
+from kiosk.extensions import csrf
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+def create_app(config: Mapping[str, object] | None = None) -> Flask:
+    """Build the app. ``config`` replaces settings read from the environment (tests pass
+    ``{"TESTING": True, "DATABASE_URL": "sqlite://"}``); see `kiosk.config.load`.
+
+    Raises `kiosk.config.ConfigError` when the configuration cannot run.
+    """
+    # Load first so that a bad configuration fails before anything connects to anything.
+    settings = load_config(config)
+    app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
+    app.config.update(settings)
+
+    csrf.init_app(app)
+    database.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(views.blueprint)
+    return app

@@ -1,0 +1,271 @@
+"""Settings for the web app, read once from the environment at startup.
+
+This module owns every setting the app reads and how each string becomes a typed value. Anything
+that is wrong is collected and reported in one `ConfigError` before the app serves a request:
+an unknown ``SOFTATM_*`` variable, a value that does not convert, and in production a missing
+secret, a SQLite database or debug mode.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "softatm.sqlite3"
+
+# Environment variables with this prefix belong to Soft ATM, so a misspelt one is an error
+# rather than a setting that silently keeps its default.
+SETTING_PREFIX = "SOFTATM_"
+
+# A session-signing key shorter than this could be brute-forced offline from one signed cookie.
+SECRET_KEY_LENGTH_MIN_CHARS = 32
+# Bounds every request body; the largest expected upload is a welfare beneficiary list.
+REQUEST_SIZE_MAX_BYTES = 2 * 1024 * 1024
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """The configuration cannot run; the message names every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "Soft ATM cannot start:\n" + "\n".join(f"- {problem}" for problem in problems)
+        )
+
+
+def to_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected one of 1, 0, true, false, yes, no, on, off")
+
+
+def to_environment(raw: str) -> Environment:
+    try:
+        return Environment(raw.strip().lower())
+    except ValueError:
+        allowed = ", ".join(environment.value for environment in Environment)
+        raise ValueError(f"expected one of {allowed}") from None
+
+
+def to_database_url(raw: str) -> str:
+    try:
+        make_url(raw.strip())
+    except ArgumentError as error:
+        raise ValueError(f"not a database URL ({error})") from None
+    return raw.strip()
+
+
+def to_secret(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its key in ``app.config``, the environment variable it comes from, and how
+    the variable's string becomes a value of ``value_type``."""
+
+    key: str
+    variable: str
+    convert: Callable[[str], Any]
+    value_type: type
+    description: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SOFTATM_ENV",
+        "SOFTATM_ENV",
+        to_environment,
+        Environment,
+        "development, test or production (default development)",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "SECRET_KEY",
+        to_secret,
+        str,
+        "signs sessions and CSRF tokens; required in production "
+        f"(at least {SECRET_KEY_LENGTH_MIN_CHARS} characters)",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "DATABASE_URL",
+        to_database_url,
+        str,
+        f"SQLAlchemy URL; default SQLite at {DEFAULT_SQLITE_PATH.relative_to(PROJECT_ROOT)}, "
+        "PostgreSQL required in production",
+    ),
+    # Flask's own variable, so that `softatm --debug` and `flask --debug` keep working; read
+    # here with the same strict conversion as every other setting.
+    Setting("DEBUG", "FLASK_DEBUG", to_bool, bool, "debug mode; refused in production"),
+)
+SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
+KNOWN_PREFIXED_NAMES = frozenset(
+    name
+    for setting in SETTINGS
+    for name in (setting.key, setting.variable)
+    if name.startswith(SETTING_PREFIX)
+)
+
+
+def load(
+    overrides: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    """Return the Flask config built from ``environ`` (default: the process environment).
+
+    ``overrides`` is the plain mapping tests pass to ``create_app``: keys of `SETTINGS` replace
+    the environment (a string goes through the same conversion, any other value must already
+    have the right type) and any other key, such as ``TESTING``, is handed to Flask unchanged.
+    Raises `ConfigError` naming every problem.
+    """
+    if environ is None:
+        environ = os.environ
+    overrides = dict(overrides or {})
+    problems: list[str] = []
+
+    given = {name for name in (*environ, *overrides) if name.startswith(SETTING_PREFIX)}
+    unknown = sorted(given - KNOWN_PREFIXED_NAMES)
+    for name in unknown:
+        problems.append(f"{name} is not a Soft ATM setting (known: {_known_names()})")
+
+    values: dict[str, Any] = {}
+    invalid: set[str] = set()
+    for setting in SETTINGS:
+        try:
+            value = _read(setting, overrides, environ)
+        except ValueError as error:
+            problems.append(str(error))
+            invalid.add(setting.key)
+            continue
+        if value is not None:
+            values[setting.key] = value
+    if "SOFTATM_ENV" in invalid:
+        # Every other rule depends on the environment, so checking further would mislead.
+        raise ConfigError(problems)
+
+    environment: Environment = values.get("SOFTATM_ENV", Environment.DEVELOPMENT)
+    production = environment is Environment.PRODUCTION
+
+    secret_key = values.get("SECRET_KEY")
+    warn_random_secret_key = False
+    if secret_key is None and "SECRET_KEY" not in invalid:
+        if production:
+            problems.append(
+                "SECRET_KEY is not set; production needs a random secret of at least "
+                f"{SECRET_KEY_LENGTH_MIN_CHARS} characters"
+            )
+        else:
+            secret_key = _process_secret_key()
+            warn_random_secret_key = environment is Environment.DEVELOPMENT
+    elif secret_key is not None and production and len(secret_key) < SECRET_KEY_LENGTH_MIN_CHARS:
+        problems.append(
+            f"SECRET_KEY is {len(secret_key)} characters; production needs at least "
+            f"{SECRET_KEY_LENGTH_MIN_CHARS}"
+        )
+
+    database_url = values.get("DATABASE_URL")
+    use_default_database = False
+    if database_url is None and "DATABASE_URL" not in invalid:
+        if production:
+            problems.append("DATABASE_URL is not set; production needs a PostgreSQL URL")
+        else:
+            use_default_database = True
+            database_url = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    elif (
+        database_url is not None
+        and production
+        and make_url(database_url).get_backend_name() == "sqlite"
+    ):
+        problems.append(
+            "DATABASE_URL points at SQLite; production needs PostgreSQL "
+            "(SQLite serialises every write and has no row locks for concurrent payouts)"
+        )
+
+    debug = values.get("DEBUG", False)
+    if production and debug:
+        problems.append(
+            "debug mode is on (FLASK_DEBUG or DEBUG); production refuses it because the "
+            "debugger runs arbitrary code from the browser"
+        )
+
+    if problems:
+        raise ConfigError(problems)
+    if use_default_database:
+        DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    if warn_random_secret_key:
+        logger.warning(
+            "SECRET_KEY is not set: using a random key for this process only. Sessions end "
+            "when it exits, and processes started separately cannot read each other's "
+            "sessions; set SECRET_KEY to keep them."
+        )
+
+    config: dict[str, object] = {
+        "SOFTATM_ENV": environment,
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "DEBUG": debug,
+        "MAX_CONTENT_LENGTH": REQUEST_SIZE_MAX_BYTES,
+        # The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only
+        # and for path /, which only holds over HTTPS; development on plain HTTP uses a plain name.
+        "SESSION_COOKIE_NAME": "__Host-softatm_session" if production else "softatm_session",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+    }
+    config.update({key: value for key, value in overrides.items() if key not in SETTINGS_BY_KEY})
+    return config
+
+
+def _read(setting: Setting, overrides: Mapping[str, object], environ: Mapping[str, str]) -> Any:
+    """Return the setting's typed value, or None when it is not set (an empty variable counts
+    as not set, as in ``SECRET_KEY= softatm …``). Raises ValueError naming the setting."""
+    if setting.key in overrides:
+        source, raw = setting.key, overrides[setting.key]
+    else:
+        source, raw = setting.variable, environ.get(setting.variable)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            return setting.convert(raw)
+        except ValueError as error:
+            shown = "(hidden)" if setting.key == "SECRET_KEY" else repr(raw)
+            raise ValueError(f"{source}={shown} is invalid: {error}") from None
+    if isinstance(raw, setting.value_type):
+        return raw
+    expected = "" if setting.value_type is str else f"a {setting.value_type.__name__} or "
+    raise ValueError(f"{source} must be {expected}a string, not {type(raw).__name__}")
+
+
+def _known_names() -> str:
+    return ", ".join(sorted(KNOWN_PREFIXED_NAMES))
+
+
+@cache
+def _process_secret_key() -> str:
+    # Generated once per process so that every app this process creates (tests, CLI) shares it.
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,89 @@
+"""The database for the web app: one engine, one session per request, one commit point.
+
+A request's work commits in `after_request`, before the response leaves, and only when the response
+is a success: a form answered with an error, or any exception, rolls everything back, so a failed
+request changes nothing. Views and operations never commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask, Response, current_app, g
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.database import make_engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
+EXTENSION_KEY = "softatm.database"
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = Database(app.config["DATABASE_URL"])
+    app.after_request(_commit_on_success)
+    app.teardown_appcontext(_close)
+
+
+def database() -> Database:
+    db: Database = current_app.extensions[EXTENSION_KEY]
+    return db
+
+
+def get_session() -> Session:
+    """The current request's session (opened on first use)."""
+    if "db_session" not in g:
+        g.db_session = database().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def _commit_on_success(response: Response) -> Response:
+    session: Session | None = g.pop("db_session", None)
+    if session is None:
+        return response
+    try:
+        if response.status_code < 400:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+    return response
+
+
+def _close(_error: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def ping() -> bool:
+    try:
+        with database().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means "not ready"; the caller reports it
+        return False
+    return True
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ALEMBIC_INI))
+    # ConfigParser treats % as interpolation; a password may contain one.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the database's schema to the newest migration."""
+    command.upgrade(alembic_config(database_url), "head")

@@ -1,0 +1,50 @@
+"""HTTP security headers added to every response, and the hook that keeps private pages out of
+caches.
+
+The policy follows OWASP ASVS 5.0 (V3, web frontend security): pages load only this site's own
+scripts, styles and images, no inline script runs, and no other site may frame a page.
+"""
+
+from flask import Flask, Response, current_app, g
+
+from kiosk.config import Environment
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+HSTS_MAX_AGE_S = 2 * 365 * 24 * 60 * 60
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(add_security_headers)
+
+
+def mark_no_store() -> None:
+    """Keep this request's response out of every cache (browser, proxy, back/forward).
+
+    Whatever signs a user in calls this for each request that carries a signed-in session, so
+    that a balance or an identity number shown to one person is never replayed to the next
+    person using the same shared phone or post-office computer.
+    """
+    g.softatm_no_store = True
+
+
+def add_security_headers(response: Response) -> Response:
+    headers = response.headers
+    # setdefault lets a view that needs a narrower or wider policy set its own header.
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if current_app.config["SOFTATM_ENV"] is Environment.PRODUCTION:
+        headers.setdefault(
+            "Strict-Transport-Security", f"max-age={HSTS_MAX_AGE_S}; includeSubDomains"
+        )
+    if g.get("softatm_no_store", False):
+        headers["Cache-Control"] = "no-store"
+    return response

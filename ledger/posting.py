@@ -1,0 +1,786 @@
+"""Posting transfers: validation, idempotency, linked batches and the two database paths.
+
+A call to `post_transfers` applies a list of linked transfer requests all-or-nothing. It takes its
+locks in one fixed order — reservations by id, then account balance rows by (account, shard) — so
+that two calls can never deadlock each other, and it never commits: the caller's unit of work does.
+
+Two implementations apply a batch, with the same rules and the same results:
+
+* on PostgreSQL, the `ledger_apply` function (see the migrations) does the whole batch in one round
+  trip, with the balance rules checked on the locked rows;
+* everywhere else (SQLite), the portable path below reads and locks the rows, checks everything in
+  memory, and writes only when the whole batch is valid.
+
+Tests run both against PostgreSQL and compare them, so neither can drift from the other unseen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import bindparam, delete, insert, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.chain import chain_step, transfer_digest
+from ledger.schema import (
+    IDEMPOTENCY_KEY_LENGTH_MAX,
+    MEMO_LENGTH_MAX,
+    PHASE_DELTAS,
+    Account,
+    AccountBalance,
+    OpenReservation,
+    Phase,
+    Transfer,
+    balances_table,
+    reservations_table,
+    transfers_table,
+)
+
+TRANSFER_AMOUNT_MAX_VND = 10**15
+BATCH_SIZE_MAX = 10_000
+RESERVATION_TIMEOUT_MAX_S = 90 * 86_400
+CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_transfer_id(now: dt.datetime | None = None) -> uuid.UUID:
+    """A time-ordered UUID (version 7 layout) so that new rows land at the end of the index.
+
+    Python 3.11's uuid module has no uuid7; the layout is 48 bits of Unix milliseconds, the
+    version and variant bits, and 74 random bits.
+    """
+    millis = int((now or utc_now()).timestamp() * 1000) & ((1 << 48) - 1)
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | random_bits
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return uuid.UUID(int=value)
+
+
+# --- Requests -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """Move `amount` from the debit account to the credit account at once."""
+
+    key: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    code: str
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """Reserve `amount` (a pending transfer) until it is posted, voided, or `timeout_s` passes."""
+
+    key: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    code: str
+    timeout_s: int | None
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostPending:
+    """Turn a reservation into a posted transfer of the reserved amount."""
+
+    key: str
+    pending_id: uuid.UUID
+    code: str = "post_pending"
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoidPending:
+    """Release a reservation: cancelled by its owner, refused, or expired."""
+
+    key: str
+    pending_id: uuid.UUID
+    code: str = "void_pending"
+    memo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reverse:
+    """Correct a posted transfer by moving its amount back; the original stays as it was."""
+
+    key: str
+    transfer_id: uuid.UUID
+    code: str = "reversal"
+    memo: str = ""
+
+
+TransferRequest = Post | Reserve | PostPending | VoidPending | Reverse
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    id: uuid.UUID
+    idempotency_key: str
+    batch_id: uuid.UUID
+    phase: Phase
+    code: str
+    memo: str
+    debit_account_id: int
+    credit_account_id: int
+    amount: int
+    pending_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+    expires_at: dt.datetime | None
+    created_at: dt.datetime
+    debit_balance_after: int
+    credit_balance_after: int
+    # True when the idempotency key had already been applied and this is the stored original.
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    request: TransferRequest
+    id: uuid.UUID
+    phase: Phase
+    debit_account_id: int | None
+    credit_account_id: int | None
+    amount: int | None
+    pending_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+    expires_at: dt.datetime | None
+    digest: bytes
+
+
+# --- Validation ---------------------------------------------------------------------------------
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key or len(key) > IDEMPOTENCY_KEY_LENGTH_MAX:
+        raise errors.InvalidTransfer(
+            f"idempotency key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} characters"
+        )
+    if not key.isprintable():
+        raise errors.InvalidTransfer("idempotency key must be printable text")
+
+
+def _check_amount(amount: object) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise errors.InvalidTransfer("amount must be a whole number of đồng")
+    if not 0 < amount <= TRANSFER_AMOUNT_MAX_VND:
+        raise errors.InvalidTransfer(f"amount must be between 1 and {TRANSFER_AMOUNT_MAX_VND} đồng")
+
+
+def _check_account_pair(debit: object, credit: object) -> None:
+    for account_id in (debit, credit):
+        if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id <= 0:
+            raise errors.InvalidTransfer("account ids must be positive integers")
+    if debit == credit:
+        raise errors.InvalidTransfer("a transfer needs two different accounts")
+
+
+def _validate(request: TransferRequest) -> None:
+    _check_key(request.key)
+    if not isinstance(request.code, str) or not CODE_PATTERN.fullmatch(request.code):
+        raise errors.InvalidTransfer("code must be lower-case letters, digits and _ (1-32)")
+    if not isinstance(request.memo, str) or len(request.memo) > MEMO_LENGTH_MAX:
+        raise errors.InvalidTransfer(f"memo must be text of at most {MEMO_LENGTH_MAX} characters")
+    if isinstance(request, Post | Reserve):
+        _check_account_pair(request.debit_account_id, request.credit_account_id)
+        _check_amount(request.amount)
+    if isinstance(request, Reserve) and request.timeout_s is not None:
+        timeout = request.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise errors.InvalidTransfer("timeout must be a whole number of seconds")
+        if not 0 < timeout <= RESERVATION_TIMEOUT_MAX_S:
+            raise errors.InvalidTransfer(
+                f"timeout must be between 1 and {RESERVATION_TIMEOUT_MAX_S} seconds"
+            )
+    if isinstance(request, PostPending | VoidPending) and not isinstance(
+        request.pending_id, uuid.UUID
+    ):
+        raise errors.InvalidTransfer("pending_id must be a UUID")
+    if isinstance(request, Reverse) and not isinstance(request.transfer_id, uuid.UUID):
+        raise errors.InvalidTransfer("transfer_id must be a UUID")
+
+
+def _prepare(
+    requests: Sequence[TransferRequest], batch_id: uuid.UUID, now: dt.datetime
+) -> list[_Prepared]:
+    if not requests:
+        raise errors.InvalidTransfer("a batch needs at least one transfer")
+    if len(requests) > BATCH_SIZE_MAX:
+        raise errors.InvalidTransfer(f"a batch holds at most {BATCH_SIZE_MAX} transfers")
+    for request in requests:
+        _validate(request)
+    keys = [r.key for r in requests]
+    if len(set(keys)) != len(keys):
+        raise errors.InvalidTransfer("idempotency keys must differ within a batch")
+    referenced = [r.pending_id for r in requests if isinstance(r, PostPending | VoidPending)]
+    referenced += [r.transfer_id for r in requests if isinstance(r, Reverse)]
+    if len(set(referenced)) != len(referenced):
+        raise errors.InvalidTransfer("a batch may resolve or reverse each transfer only once")
+
+    prepared = []
+    for request in requests:
+        transfer_id = new_transfer_id(now)
+        debit = credit = amount = None
+        pending_id = reverses_id = None
+        expires_at = None
+        phase: Phase
+        if isinstance(request, Post):
+            phase = Phase.POSTED
+            debit, credit, amount = (
+                request.debit_account_id,
+                request.credit_account_id,
+                request.amount,
+            )
+        elif isinstance(request, Reserve):
+            phase = Phase.PENDING
+            debit, credit, amount = (
+                request.debit_account_id,
+                request.credit_account_id,
+                request.amount,
+            )
+            if request.timeout_s is not None:
+                expires_at = now + dt.timedelta(seconds=request.timeout_s)
+        elif isinstance(request, PostPending):
+            phase, pending_id = Phase.POST_PENDING, request.pending_id
+        elif isinstance(request, VoidPending):
+            phase, pending_id = Phase.VOID_PENDING, request.pending_id
+        else:
+            phase, reverses_id = Phase.POSTED, request.transfer_id
+        digest = transfer_digest(
+            transfer_id=transfer_id,
+            idempotency_key=request.key,
+            batch_id=batch_id,
+            phase=phase,
+            code=request.code,
+            memo=request.memo,
+            debit_account_id=debit,
+            credit_account_id=credit,
+            amount=amount,
+            pending_id=pending_id,
+            reverses_id=reverses_id,
+            expires_at=expires_at,
+            created_at=now,
+        )
+        prepared.append(
+            _Prepared(
+                request,
+                transfer_id,
+                phase,
+                debit,
+                credit,
+                amount,
+                pending_id,
+                reverses_id,
+                expires_at,
+                digest,
+            )
+        )
+    return prepared
+
+
+# --- Idempotent replays -------------------------------------------------------------------------
+
+
+def _matches(request: TransferRequest, row: Transfer) -> bool:
+    if row.code != request.code or row.memo != request.memo:
+        return False
+    if isinstance(request, Post):
+        return (
+            row.phase == Phase.POSTED
+            and row.reverses_id is None
+            and (row.debit_account_id, row.credit_account_id, row.amount)
+            == (request.debit_account_id, request.credit_account_id, request.amount)
+        )
+    if isinstance(request, Reserve):
+        timeout = (
+            None
+            if row.expires_at is None
+            else round((row.expires_at - row.created_at).total_seconds())
+        )
+        return row.phase == Phase.PENDING and (
+            row.debit_account_id,
+            row.credit_account_id,
+            row.amount,
+            timeout,
+        ) == (
+            request.debit_account_id,
+            request.credit_account_id,
+            request.amount,
+            request.timeout_s,
+        )
+    if isinstance(request, PostPending):
+        return row.phase == Phase.POST_PENDING and row.pending_id == request.pending_id
+    if isinstance(request, VoidPending):
+        return row.phase == Phase.VOID_PENDING and row.pending_id == request.pending_id
+    return row.phase == Phase.POSTED and row.reverses_id == request.transfer_id
+
+
+def result_from_row(row: Transfer, *, replayed: bool = False) -> TransferResult:
+    return TransferResult(
+        id=row.id,
+        idempotency_key=row.idempotency_key,
+        batch_id=row.batch_id,
+        phase=Phase(row.phase),
+        code=row.code,
+        memo=row.memo,
+        debit_account_id=row.debit_account_id,
+        credit_account_id=row.credit_account_id,
+        amount=row.amount,
+        pending_id=row.pending_id,
+        reverses_id=row.reverses_id,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        debit_balance_after=row.debit_balance_after,
+        credit_balance_after=row.credit_balance_after,
+        replayed=replayed,
+    )
+
+
+def _replay(session: Session, requests: Sequence[TransferRequest]) -> list[TransferResult]:
+    """Answer a batch whose keys were applied before: the originals, or a conflict."""
+    keys = [r.key for r in requests]
+    rows = session.scalars(select(Transfer).where(Transfer.idempotency_key.in_(keys))).all()
+    by_key = {row.idempotency_key: row for row in rows}
+    results = []
+    for request in requests:
+        row = by_key.get(request.key)
+        if row is None or not _matches(request, row):
+            raise errors.IdempotencyConflict(request.key)
+        results.append(result_from_row(row, replayed=True))
+    return results
+
+
+# --- Entry point --------------------------------------------------------------------------------
+
+Backend = Literal["auto", "portable"]
+
+
+def post_transfers(
+    session: Session,
+    requests: Sequence[TransferRequest],
+    *,
+    now: dt.datetime | None = None,
+    backend: Backend | None = None,
+) -> list[TransferResult]:
+    """Apply linked transfers all-or-nothing, in order, and return one result per request.
+
+    A batch whose idempotency keys were all applied before returns the stored originals with
+    `replayed=True`; a key reused with different content raises `IdempotencyConflict`.
+    On PostgreSQL the session must use READ COMMITTED (the default). `backend="portable"` (or
+    `session.info["ledger_backend"]`) forces the portable path, which the tests compare.
+    """
+    if backend is None:
+        backend = session.info.get("ledger_backend", "auto")
+    now = now or utc_now()
+    assert now.tzinfo is not None
+    batch_id = new_transfer_id(now)
+    prepared = _prepare(requests, batch_id, now)
+    if backend == "auto" and session.get_bind().dialect.name == "postgresql":
+        return _apply_postgresql(session, prepared, batch_id, now)
+    return _apply_portable(session, prepared, batch_id, now)
+
+
+def post_transfer(
+    session: Session, request: TransferRequest, *, now: dt.datetime | None = None
+) -> TransferResult:
+    return post_transfers(session, [request], now=now)[0]
+
+
+# --- PostgreSQL: one round trip -----------------------------------------------------------------
+
+_APPLY_SQL = text("SELECT ledger_apply(CAST(:batch AS jsonb), :now)")
+
+# SQLSTATEs raised by ledger_apply (class SA is not used by PostgreSQL itself).
+_SQLSTATE_ERRORS: dict[str, Callable[[str], errors.LedgerError]] = {
+    "SA001": lambda detail: errors.InsufficientFunds(int(detail)),
+    "SA002": lambda detail: errors.PendingNotFound(uuid.UUID(detail)),
+    "SA003": lambda detail: errors.PendingAlreadyResolved(uuid.UUID(detail)),
+    "SA004": lambda detail: errors.PendingExpired(uuid.UUID(detail)),
+    "SA005": lambda detail: errors.AccountNotFound(int(detail)),
+    "SA006": lambda detail: errors.TransferNotFound(uuid.UUID(detail)),
+    "SA007": lambda detail: errors.NotReversible(uuid.UUID(detail)),
+    "SA008": lambda detail: errors.AlreadyReversed(uuid.UUID(detail)),
+}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _apply_postgresql(
+    session: Session, prepared: list[_Prepared], batch_id: uuid.UUID, now: dt.datetime
+) -> list[TransferResult]:
+    payload = [
+        {
+            "id": str(p.id),
+            "key": p.request.key,
+            "phase": p.phase.value,
+            "code": p.request.code,
+            "memo": p.request.memo,
+            "debit": p.debit_account_id,
+            "credit": p.credit_account_id,
+            "amount": p.amount,
+            "pending_id": None if p.pending_id is None else str(p.pending_id),
+            "reverses_id": None if p.reverses_id is None else str(p.reverses_id),
+            "expires_at": _iso(p.expires_at),
+            "digest": p.digest.hex(),
+        }
+        for p in prepared
+    ]
+    batch = json.dumps({"batch_id": str(batch_id), "created_at": now.isoformat(), "items": payload})
+    try:
+        answer = session.execute(_APPLY_SQL, {"batch": batch, "now": now}).scalar_one()
+    except DBAPIError as error:
+        raise _translate(error, prepared) from error
+    if answer.get("replay"):
+        return _replay(session, [p.request for p in prepared])
+    results = []
+    for p, (debit, credit, amount, debit_after, credit_after) in zip(
+        prepared, answer["results"], strict=True
+    ):
+        results.append(
+            TransferResult(
+                id=p.id,
+                idempotency_key=p.request.key,
+                batch_id=batch_id,
+                phase=p.phase,
+                code=p.request.code,
+                memo=p.request.memo,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=amount,
+                pending_id=p.pending_id,
+                reverses_id=p.reverses_id,
+                expires_at=p.expires_at,
+                created_at=now,
+                debit_balance_after=debit_after,
+                credit_balance_after=credit_after,
+            )
+        )
+    return results
+
+
+def _translate(error: DBAPIError, prepared: list[_Prepared]) -> Exception:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    diag = getattr(error.orig, "diag", None)
+    if sqlstate in _SQLSTATE_ERRORS:
+        detail = getattr(diag, "message_detail", None) or ""
+        return _SQLSTATE_ERRORS[sqlstate](detail)
+    if isinstance(error, IntegrityError):
+        translated = _translate_unique(getattr(diag, "constraint_name", None) or "", prepared)
+        if translated is not None:
+            return translated
+    return error
+
+
+def _translate_unique(constraint: str, prepared: list[_Prepared]) -> errors.LedgerError | None:
+    """Map a lost race on a UNIQUE constraint to the answer the loser should get."""
+    if constraint == "uq_transfers_idempotency_key":
+        return errors.IdempotencyConflict(prepared[0].request.key)
+    if constraint == "uq_transfers_pending_id":
+        pending = next(p.pending_id for p in prepared if p.pending_id is not None)
+        return errors.PendingAlreadyResolved(pending)
+    if constraint == "uq_transfers_reverses_id":
+        reversed_id = next(p.reverses_id for p in prepared if p.reverses_id is not None)
+        return errors.AlreadyReversed(reversed_id)
+    return None
+
+
+# --- Portable path (SQLite, and PostgreSQL when asked) ------------------------------------------
+
+
+@dataclass(slots=True)
+class _Totals:
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    entry_count: int
+    head_hash: bytes
+
+    def breaks_rule(self) -> bool:
+        if self.debits_must_not_exceed_credits:
+            return self.debits_posted + self.debits_pending > self.credits_posted
+        if self.credits_must_not_exceed_debits:
+            return self.credits_posted + self.credits_pending > self.debits_posted
+        return False
+
+
+def _shard_for(transfer_id: uuid.UUID, shard_count: int) -> int:
+    return transfer_id.int % shard_count if shard_count > 1 else 0
+
+
+def _apply_portable(
+    session: Session, prepared: list[_Prepared], batch_id: uuid.UUID, now: dt.datetime
+) -> list[TransferResult]:
+    keys = [p.request.key for p in prepared]
+    if session.scalar(select(Transfer.id).where(Transfer.idempotency_key.in_(keys)).limit(1)):
+        return _replay(session, [p.request for p in prepared])
+
+    # 1. Reservations being resolved, locked in id order.
+    pending_ids = sorted(p.pending_id for p in prepared if p.pending_id is not None)
+    reservations: dict[uuid.UUID, OpenReservation] = {}
+    if pending_ids:
+        rows = session.scalars(
+            select(OpenReservation)
+            .where(OpenReservation.pending_id.in_(pending_ids))
+            .order_by(OpenReservation.pending_id)
+            .with_for_update()
+        ).all()
+        reservations = {row.pending_id: row for row in rows}
+
+    # 2. The two sides of every transfer.
+    reversed_ids = [p.reverses_id for p in prepared if p.reverses_id is not None]
+    originals = _originals(session, reversed_ids)
+    new_account_ids = {
+        a for p in prepared for a in (p.debit_account_id, p.credit_account_id) if a is not None
+    }
+    shard_counts: dict[int, int] = {
+        account_id: count
+        for account_id, count in session.execute(
+            select(Account.id, Account.shard_count).where(Account.id.in_(new_account_ids))
+        )
+    }
+    legs: list[tuple[int, int, int, int, int]] = []
+    for p in prepared:
+        if p.pending_id is not None:
+            reservation = reservations.get(p.pending_id)
+            if reservation is None:
+                raise _missing_reservation(session, p.pending_id)
+            if (
+                p.phase == Phase.POST_PENDING
+                and reservation.expires_at is not None
+                and reservation.expires_at <= now
+            ):
+                raise errors.PendingExpired(p.pending_id)
+            legs.append(
+                (
+                    reservation.debit_account_id,
+                    reservation.debit_shard,
+                    reservation.credit_account_id,
+                    reservation.credit_shard,
+                    reservation.amount,
+                )
+            )
+        elif p.reverses_id is not None:
+            original = originals[p.reverses_id]
+            legs.append(
+                (
+                    original.credit_account_id,
+                    original.credit_shard,
+                    original.debit_account_id,
+                    original.debit_shard,
+                    original.amount,
+                )
+            )
+        else:
+            assert p.debit_account_id is not None and p.credit_account_id is not None
+            assert p.amount is not None
+            for account_id in (p.debit_account_id, p.credit_account_id):
+                if account_id not in shard_counts:
+                    raise errors.AccountNotFound(account_id)
+            legs.append(
+                (
+                    p.debit_account_id,
+                    _shard_for(p.id, shard_counts[p.debit_account_id]),
+                    p.credit_account_id,
+                    _shard_for(p.id, shard_counts[p.credit_account_id]),
+                    p.amount,
+                )
+            )
+
+    # 3. Balance rows, locked in (account, shard) order.
+    wanted = sorted({(d, ds) for d, ds, _, _, _ in legs} | {(c, cs) for _, _, c, cs, _ in legs})
+    balance_rows = session.execute(
+        select(balances_table)
+        .where(tuple_(AccountBalance.account_id, AccountBalance.shard).in_(wanted))
+        .order_by(AccountBalance.account_id, AccountBalance.shard)
+        .with_for_update()
+    ).mappings()
+    totals = {
+        (row["account_id"], row["shard"]): _Totals(
+            row["debits_posted"],
+            row["credits_posted"],
+            row["debits_pending"],
+            row["credits_pending"],
+            row["debits_must_not_exceed_credits"],
+            row["credits_must_not_exceed_debits"],
+            row["entry_count"],
+            row["head_hash"],
+        )
+        for row in balance_rows
+    }
+    for account_id, shard in wanted:
+        if (account_id, shard) not in totals:
+            raise errors.AccountNotFound(account_id)
+
+    # 4. Apply in memory, in order; refuse before anything is written.
+    transfer_rows: list[dict[str, Any]] = []
+    results: list[TransferResult] = []
+    for p, (debit, debit_shard, credit, credit_shard, amount) in zip(prepared, legs, strict=True):
+        posted, pending = PHASE_DELTAS[p.phase]
+        debit_totals = totals[(debit, debit_shard)]
+        credit_totals = totals[(credit, credit_shard)]
+        debit_totals.debits_posted += posted * amount
+        debit_totals.debits_pending += pending * amount
+        credit_totals.credits_posted += posted * amount
+        credit_totals.credits_pending += pending * amount
+        for account_id, side in ((debit, debit_totals), (credit, credit_totals)):
+            if side.breaks_rule():
+                raise errors.InsufficientFunds(account_id)
+            side.entry_count += 1
+            side.head_hash = chain_step(side.head_hash, p.digest)
+        debit_after = debit_totals.credits_posted - debit_totals.debits_posted
+        credit_after = credit_totals.credits_posted - credit_totals.debits_posted
+        transfer_rows.append(
+            {
+                "id": p.id,
+                "idempotency_key": p.request.key,
+                "batch_id": batch_id,
+                "phase": p.phase.value,
+                "code": p.request.code,
+                "memo": p.request.memo,
+                "debit_account_id": debit,
+                "debit_shard": debit_shard,
+                "credit_account_id": credit,
+                "credit_shard": credit_shard,
+                "amount": amount,
+                "pending_id": p.pending_id,
+                "reverses_id": p.reverses_id,
+                "expires_at": p.expires_at,
+                "created_at": now,
+                "debit_seq": debit_totals.entry_count,
+                "debit_hash": debit_totals.head_hash,
+                "debit_balance_after": debit_after,
+                "credit_seq": credit_totals.entry_count,
+                "credit_hash": credit_totals.head_hash,
+                "credit_balance_after": credit_after,
+            }
+        )
+        results.append(
+            TransferResult(
+                id=p.id,
+                idempotency_key=p.request.key,
+                batch_id=batch_id,
+                phase=p.phase,
+                code=p.request.code,
+                memo=p.request.memo,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=amount,
+                pending_id=p.pending_id,
+                reverses_id=p.reverses_id,
+                expires_at=p.expires_at,
+                created_at=now,
+                debit_balance_after=debit_after,
+                credit_balance_after=credit_after,
+            )
+        )
+
+    # 5. Write: totals, transfers, reservations opened and closed.
+    balance_table = balances_table
+    session.execute(
+        update(balance_table)
+        .where(
+            balance_table.c.account_id == bindparam("b_account_id"),
+            balance_table.c.shard == bindparam("b_shard"),
+        )
+        .values(
+            debits_posted=bindparam("b_debits_posted"),
+            credits_posted=bindparam("b_credits_posted"),
+            debits_pending=bindparam("b_debits_pending"),
+            credits_pending=bindparam("b_credits_pending"),
+            entry_count=bindparam("b_entry_count"),
+            head_hash=bindparam("b_head_hash"),
+        )
+        .execution_options(synchronize_session=False),
+        [
+            {
+                "b_account_id": account_id,
+                "b_shard": shard,
+                "b_debits_posted": t.debits_posted,
+                "b_credits_posted": t.credits_posted,
+                "b_debits_pending": t.debits_pending,
+                "b_credits_pending": t.credits_pending,
+                "b_entry_count": t.entry_count,
+                "b_head_hash": t.head_hash,
+            }
+            for (account_id, shard), t in totals.items()
+        ],
+    )
+    session.execute(insert(transfers_table), transfer_rows)
+    opened = [
+        {
+            "pending_id": row["id"],
+            "debit_account_id": row["debit_account_id"],
+            "debit_shard": row["debit_shard"],
+            "credit_account_id": row["credit_account_id"],
+            "credit_shard": row["credit_shard"],
+            "amount": row["amount"],
+            "expires_at": row["expires_at"],
+        }
+        for row in transfer_rows
+        if row["phase"] == Phase.PENDING
+    ]
+    if opened:
+        session.execute(insert(reservations_table), opened)
+    if pending_ids:
+        session.execute(
+            delete(reservations_table).where(reservations_table.c.pending_id.in_(pending_ids))
+        )
+    return results
+
+
+def _originals(session: Session, reversed_ids: list[uuid.UUID]) -> dict[uuid.UUID, Transfer]:
+    if not reversed_ids:
+        return {}
+    originals = {
+        row.id: row
+        for row in session.scalars(select(Transfer).where(Transfer.id.in_(reversed_ids)))
+    }
+    already = set(
+        session.scalars(select(Transfer.reverses_id).where(Transfer.reverses_id.in_(reversed_ids)))
+    )
+    for transfer_id in reversed_ids:
+        original = originals.get(transfer_id)
+        if original is None:
+            raise errors.TransferNotFound(transfer_id)
+        if original.phase not in (Phase.POSTED, Phase.POST_PENDING):
+            raise errors.NotReversible(transfer_id)
+        if transfer_id in already:
+            raise errors.AlreadyReversed(transfer_id)
+    return originals
+
+
+def _missing_reservation(session: Session, pending_id: uuid.UUID) -> errors.LedgerError:
+    phase = session.scalar(select(Transfer.phase).where(Transfer.id == pending_id))
+    if phase == Phase.PENDING:
+        return errors.PendingAlreadyResolved(pending_id)
+    return errors.PendingNotFound(pending_id)
+
+
+def resolution_of(session: Session, pending_id: uuid.UUID) -> TransferResult | None:
+    """The transfer that posted or voided a reservation, if any (for "already paid at …")."""
+    row = session.scalar(select(Transfer).where(Transfer.pending_id == pending_id))
+    return None if row is None else result_from_row(row)

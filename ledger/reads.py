@@ -1,0 +1,296 @@
+"""Reading the ledger: balances, statements, the trial balance and balances as of a time.
+
+Every list is bounded and paged. An expired reservation never counts against what is available,
+even before the sweeper has voided it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from ledger import errors
+from ledger.accounts import DEBIT_NORMAL_KINDS
+from ledger.schema import Account, AccountBalance, AccountKind, OpenReservation, Phase, Transfer
+
+STATEMENT_PAGE_SIZE_MAX = 200
+TRIAL_BALANCE_ROWS_MAX = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account_id: int
+    debit_normal: bool
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+    # Reserved amounts whose time has run out but that the sweeper has not voided yet.
+    debits_pending_expired: int
+    credits_pending_expired: int
+
+    @property
+    def posted(self) -> int:
+        """The posted balance on the account's normal side."""
+        net = self.credits_posted - self.debits_posted
+        return -net if self.debit_normal else net
+
+    @property
+    def reserved(self) -> int:
+        """Money on its way out, held by open reservations (e.g. unredeemed withdrawal codes)."""
+        if self.debit_normal:
+            return self.credits_pending - self.credits_pending_expired
+        return self.debits_pending - self.debits_pending_expired
+
+    @property
+    def incoming(self) -> int:
+        if self.debit_normal:
+            return self.debits_pending - self.debits_pending_expired
+        return self.credits_pending - self.credits_pending_expired
+
+    @property
+    def available(self) -> int:
+        return self.posted - self.reserved
+
+
+def balance(session: Session, account_id: int, *, now: dt.datetime | None = None) -> Balance:
+    now = now or dt.datetime.now(dt.UTC)
+    kind = session.scalar(select(Account.kind).where(Account.id == account_id))
+    if kind is None:
+        raise errors.AccountNotFound(account_id)
+    totals = session.execute(
+        select(
+            func.coalesce(func.sum(AccountBalance.debits_posted), 0),
+            func.coalesce(func.sum(AccountBalance.credits_posted), 0),
+            func.coalesce(func.sum(AccountBalance.debits_pending), 0),
+            func.coalesce(func.sum(AccountBalance.credits_pending), 0),
+        ).where(AccountBalance.account_id == account_id)
+    ).one()
+    expired = OpenReservation.expires_at <= now
+    debits_expired = session.scalar(
+        select(func.coalesce(func.sum(OpenReservation.amount), 0)).where(
+            OpenReservation.debit_account_id == account_id, expired
+        )
+    )
+    credits_expired = session.scalar(
+        select(func.coalesce(func.sum(OpenReservation.amount), 0)).where(
+            OpenReservation.credit_account_id == account_id, expired
+        )
+    )
+    return Balance(
+        account_id=account_id,
+        debit_normal=AccountKind(kind) in DEBIT_NORMAL_KINDS,
+        debits_posted=int(totals[0]),
+        credits_posted=int(totals[1]),
+        debits_pending=int(totals[2]),
+        credits_pending=int(totals[3]),
+        debits_pending_expired=int(debits_expired or 0),
+        credits_pending_expired=int(credits_expired or 0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    transfer_id: uuid.UUID
+    seq: int
+    created_at: dt.datetime
+    phase: Phase
+    code: str
+    memo: str
+    counterparty_account_id: int
+    # Signed on the account's normal side: positive money in, negative money out.
+    amount: int
+    # False for a reservation and its void: they hold money without moving the posted balance.
+    moves_posted: bool
+    # The posted balance on the normal side right after this line (a pending line leaves it).
+    balance_after: int
+    pending_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementPage:
+    lines: list[StatementLine]
+    # Pass as `before` to get the next (older) page; None when this is the last page.
+    next_before: int | None
+
+
+def statement(
+    session: Session, account_id: int, *, before: int | None = None, limit: int = 50
+) -> StatementPage:
+    """The account's transfers, newest first, with the running posted balance.
+
+    Paged by the account's own sequence number (keyset paging), so a page costs the same however
+    long the history is. A sharded (hot) account is read per shard: `statement_of_shard`.
+    """
+    account = session.get(Account, account_id)
+    if account is None:
+        raise errors.AccountNotFound(account_id)
+    if account.shard_count > 1:
+        raise errors.InvalidTransfer("a sharded account has one statement per shard")
+    return statement_of_shard(session, account, 0, before=before, limit=limit)
+
+
+def statement_of_shard(
+    session: Session, account: Account, shard: int, *, before: int | None, limit: int
+) -> StatementPage:
+    if not 1 <= limit <= STATEMENT_PAGE_SIZE_MAX:
+        raise errors.InvalidTransfer(f"limit must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
+    debit_normal = AccountKind(account.kind) in DEBIT_NORMAL_KINDS
+    sides = []
+    for side, other in (("debit", "credit"), ("credit", "debit")):
+        seq = getattr(Transfer, f"{side}_seq")
+        condition = and_(
+            getattr(Transfer, f"{side}_account_id") == account.id,
+            getattr(Transfer, f"{side}_shard") == shard,
+        )
+        if before is not None:
+            condition = and_(condition, seq < before)
+        query: Select[tuple[object, ...]] = (
+            select(
+                Transfer.id,
+                seq.label("seq"),
+                Transfer.created_at,
+                Transfer.phase,
+                Transfer.code,
+                Transfer.memo,
+                getattr(Transfer, f"{other}_account_id").label("counterparty"),
+                Transfer.amount,
+                getattr(Transfer, f"{side}_balance_after").label("balance_after"),
+                Transfer.pending_id,
+                Transfer.reverses_id,
+                literal(side).label("side"),
+            )
+            .where(condition)
+            .order_by(seq.desc())
+            .limit(limit + 1)
+        )
+        sides.append(query.subquery().select())
+    combined = union_all(*sides).subquery()
+    rows = session.execute(select(combined).order_by(combined.c.seq.desc()).limit(limit + 1)).all()
+    lines = []
+    for row in rows[:limit]:
+        amount = -row.amount if row.side == "debit" else row.amount
+        lines.append(
+            StatementLine(
+                transfer_id=row.id,
+                seq=row.seq,
+                created_at=row.created_at,
+                phase=Phase(row.phase),
+                code=row.code,
+                memo=row.memo,
+                counterparty_account_id=row.counterparty,
+                amount=-amount if debit_normal else amount,
+                moves_posted=row.phase in (Phase.POSTED, Phase.POST_PENDING),
+                balance_after=-row.balance_after if debit_normal else row.balance_after,
+                pending_id=row.pending_id,
+                reverses_id=row.reverses_id,
+            )
+        )
+    next_before = lines[-1].seq if len(rows) > limit else None
+    return StatementPage(lines=lines, next_before=next_before)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalanceLine:
+    account_id: int
+    kind: str
+    name: str
+    debits_posted: int
+    credits_posted: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalance:
+    lines: list[TrialBalanceLine]
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def balanced(self) -> bool:
+        return (
+            self.debits_posted == self.credits_posted
+            and self.debits_pending == self.credits_pending
+        )
+
+
+def trial_balance(session: Session) -> TrialBalance:
+    """Posted totals of every account; the ledger balances when total debits equal credits."""
+    count = session.scalar(select(func.count()).select_from(Account)) or 0
+    if count > TRIAL_BALANCE_ROWS_MAX:
+        raise errors.InvalidTransfer(
+            f"more than {TRIAL_BALANCE_ROWS_MAX} accounts: use the verification command"
+        )
+    rows = session.execute(
+        select(
+            Account.id,
+            Account.kind,
+            Account.name,
+            func.sum(AccountBalance.debits_posted),
+            func.sum(AccountBalance.credits_posted),
+            func.sum(AccountBalance.debits_pending),
+            func.sum(AccountBalance.credits_pending),
+        )
+        .join(AccountBalance, AccountBalance.account_id == Account.id)
+        .group_by(Account.id, Account.kind, Account.name)
+        .order_by(Account.id)
+    ).all()
+    lines = [TrialBalanceLine(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+    return TrialBalance(
+        lines=lines,
+        debits_posted=sum(int(r[3]) for r in rows),
+        credits_posted=sum(int(r[4]) for r in rows),
+        debits_pending=sum(int(r[5]) for r in rows),
+        credits_pending=sum(int(r[6]) for r in rows),
+    )
+
+
+def balance_as_of(session: Session, account_id: int, at: dt.datetime) -> int:
+    """The posted balance on the account's normal side as it stood at `at`."""
+    kind = session.scalar(select(Account.kind).where(Account.id == account_id))
+    if kind is None:
+        raise errors.AccountNotFound(account_id)
+    moved_posted = Transfer.phase.in_([Phase.POSTED.value, Phase.POST_PENDING.value])
+    in_time = Transfer.created_at <= at
+    credits = session.scalar(
+        select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+            Transfer.credit_account_id == account_id, moved_posted, in_time
+        )
+    )
+    debits = session.scalar(
+        select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+            Transfer.debit_account_id == account_id, moved_posted, in_time
+        )
+    )
+    net = int(credits or 0) - int(debits or 0)
+    return -net if AccountKind(kind) in DEBIT_NORMAL_KINDS else net
+
+
+def transfers_of_batch(session: Session, batch_id: uuid.UUID) -> list[Transfer]:
+    return list(
+        session.scalars(select(Transfer).where(Transfer.batch_id == batch_id).order_by(Transfer.id))
+    )
+
+
+def open_reservations_of(
+    session: Session, account_id: int, *, limit: int = 100
+) -> list[OpenReservation]:
+    return list(
+        session.scalars(
+            select(OpenReservation)
+            .where(
+                or_(
+                    OpenReservation.debit_account_id == account_id,
+                    OpenReservation.credit_account_id == account_id,
+                )
+            )
+            .order_by(OpenReservation.expires_at)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,294 @@
+"""Verification: recompute the whole ledger from its transfers and say what does not agree.
+
+It replays every account's hash chain in sequence order (two sorted streams, debit sides and
+credit sides, merged), recomputes its posted and pending totals and running balances, compares
+them with the stored balance rows, checks that reservations, resolutions and reversals agree with
+what they refer to, and that all debits equal all credits. Memory stays flat: rows are streamed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from ledger.chain import chain_step, transfer_digest
+from ledger.schema import (
+    GENESIS_HASH,
+    PHASE_DELTAS,
+    AccountBalance,
+    OpenReservation,
+    Phase,
+    Transfer,
+)
+
+STREAM_BATCH_SIZE = 5_000
+PROBLEMS_REPORTED_MAX = 1_000
+
+
+@dataclass
+class VerificationReport:
+    accounts_checked: int = 0
+    chains_checked: int = 0
+    transfers_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+    problems_total: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problems_total == 0
+
+    def add(self, problem: str) -> None:
+        self.problems_total += 1
+        if len(self.problems) < PROBLEMS_REPORTED_MAX:
+            self.problems.append(problem)
+
+
+class _Entry(NamedTuple):
+    account_id: int
+    shard: int
+    seq: int
+    side: str
+    row: Any
+
+
+def _entries(session: Session, side: str) -> Iterator[_Entry]:
+    account = getattr(Transfer, f"{side}_account_id")
+    shard = getattr(Transfer, f"{side}_shard")
+    seq = getattr(Transfer, f"{side}_seq")
+    result = session.execute(
+        select(Transfer.__table__)
+        .order_by(account, shard, seq)
+        .execution_options(yield_per=STREAM_BATCH_SIZE)
+    )
+    for row in result:
+        yield _Entry(
+            row._mapping[account.key], row._mapping[shard.key], row._mapping[seq.key], side, row
+        )
+
+
+def _digest_of(row: Any) -> bytes:
+    names_accounts = row.phase in (Phase.POSTED, Phase.PENDING) and row.reverses_id is None
+    return transfer_digest(
+        transfer_id=row.id,
+        idempotency_key=row.idempotency_key,
+        batch_id=row.batch_id,
+        phase=row.phase,
+        code=row.code,
+        memo=row.memo,
+        debit_account_id=row.debit_account_id if names_accounts else None,
+        credit_account_id=row.credit_account_id if names_accounts else None,
+        amount=row.amount if names_accounts else None,
+        pending_id=row.pending_id,
+        reverses_id=row.reverses_id,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+    )
+
+
+def verify_ledger(session: Session) -> VerificationReport:
+    report = VerificationReport()
+    _verify_chains(session, report)
+    _verify_references(session, report)
+    _verify_sums(session, report)
+    return report
+
+
+def _verify_chains(session: Session, report: VerificationReport) -> None:
+    merged = heapq.merge(
+        _entries(session, "debit"),
+        _entries(session, "credit"),
+        key=lambda e: (e.account_id, e.shard, e.seq),
+    )
+    chains = itertools.groupby(merged, key=lambda e: (e.account_id, e.shard))
+    balances = session.execute(
+        select(AccountBalance.__table__)
+        .order_by(AccountBalance.account_id, AccountBalance.shard)
+        .execution_options(yield_per=STREAM_BATCH_SIZE)
+    )
+    seen_accounts: set[int] = set()
+    pending_chain = next(chains, None)
+    for balance in balances:
+        report.chains_checked += 1
+        seen_accounts.add(balance.account_id)
+        key = (balance.account_id, balance.shard)
+        while pending_chain is not None and pending_chain[0] < key:
+            report.add(
+                f"transfers on account {pending_chain[0][0]} shard {pending_chain[0][1]}, "
+                "which has no balance row"
+            )
+            pending_chain = next(chains, None)
+        if pending_chain is not None and pending_chain[0] == key:
+            _verify_chain(balance, pending_chain[1], report)
+            # Only now: advancing groupby invalidates the group just read.
+            pending_chain = next(chains, None)
+        else:
+            _verify_chain(balance, iter(()), report)
+    while pending_chain is not None:
+        report.add(
+            f"transfers on account {pending_chain[0][0]} shard {pending_chain[0][1]}, "
+            "which has no balance row"
+        )
+        pending_chain = next(chains, None)
+    report.accounts_checked = len(seen_accounts)
+
+
+def _verify_chain(balance: Any, entries: Iterator[_Entry], report: VerificationReport) -> None:
+    where = f"account {balance.account_id} shard {balance.shard}"
+    head = GENESIS_HASH
+    broken = False
+    expected_seq = 0
+    posted = {"debit": 0, "credit": 0}
+    pending = {"debit": 0, "credit": 0}
+    for entry in entries:
+        row = entry.row
+        expected_seq += 1
+        if entry.side == "debit":
+            report.transfers_checked += 1
+        if entry.seq != expected_seq:
+            report.add(f"{where}: sequence jumps to {entry.seq} where {expected_seq} was due")
+            expected_seq = entry.seq
+        head = chain_step(head, _digest_of(row))
+        stored = row.debit_hash if entry.side == "debit" else row.credit_hash
+        if not broken and stored != head:
+            report.add(f"{where}: hash chain broken at seq {entry.seq} (transfer {row.id})")
+            broken = True
+        if broken:
+            head = stored  # follow the stored chain so that the head check names no second break
+        moves_posted, moves_pending = PHASE_DELTAS[Phase(row.phase)]
+        posted[entry.side] += moves_posted * row.amount
+        pending[entry.side] += moves_pending * row.amount
+        after = row.debit_balance_after if entry.side == "debit" else row.credit_balance_after
+        if after != posted["credit"] - posted["debit"]:
+            report.add(
+                f"{where}: running balance after seq {entry.seq} is {after}, "
+                f"recomputed {posted['credit'] - posted['debit']}"
+            )
+    if balance.entry_count != expected_seq:
+        report.add(
+            f"{where}: balance row counts {balance.entry_count} entries, chain has {expected_seq}"
+        )
+    if balance.head_hash != head and not broken:
+        report.add(f"{where}: balance row's chain head does not match its last transfer")
+    recomputed = (posted["debit"], posted["credit"], pending["debit"], pending["credit"])
+    stored_totals = (
+        balance.debits_posted,
+        balance.credits_posted,
+        balance.debits_pending,
+        balance.credits_pending,
+    )
+    if recomputed != stored_totals:
+        report.add(
+            f"{where}: totals (debits posted, credits posted, debits pending, credits pending) "
+            f"stored {stored_totals}, recomputed {recomputed}"
+        )
+
+
+def _verify_references(session: Session, report: VerificationReport) -> None:
+    resolution = aliased(Transfer)
+    pending = aliased(Transfer)
+    mismatched_resolutions = session.scalars(
+        select(resolution.id)
+        .join(pending, pending.id == resolution.pending_id)
+        .where(
+            or_(
+                pending.phase != Phase.PENDING.value,
+                resolution.debit_account_id != pending.debit_account_id,
+                resolution.credit_account_id != pending.credit_account_id,
+                resolution.debit_shard != pending.debit_shard,
+                resolution.credit_shard != pending.credit_shard,
+                resolution.amount != pending.amount,
+            )
+        )
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for transfer_id in mismatched_resolutions:
+        report.add(f"transfer {transfer_id} resolves a reservation it does not match")
+
+    reversal = aliased(Transfer)
+    original = aliased(Transfer)
+    mismatched_reversals = session.scalars(
+        select(reversal.id)
+        .join(original, original.id == reversal.reverses_id)
+        .where(
+            or_(
+                original.phase.not_in([Phase.POSTED.value, Phase.POST_PENDING.value]),
+                reversal.debit_account_id != original.credit_account_id,
+                reversal.credit_account_id != original.debit_account_id,
+                reversal.amount != original.amount,
+            )
+        )
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for transfer_id in mismatched_reversals:
+        report.add(f"transfer {transfer_id} reverses a transfer it does not mirror")
+
+    stale = session.scalars(
+        select(OpenReservation.pending_id)
+        .outerjoin(pending, pending.id == OpenReservation.pending_id)
+        .where(
+            or_(
+                pending.phase != Phase.PENDING.value,
+                pending.amount != OpenReservation.amount,
+                pending.debit_account_id != OpenReservation.debit_account_id,
+                pending.credit_account_id != OpenReservation.credit_account_id,
+                exists().where(resolution.pending_id == OpenReservation.pending_id),
+            )
+        )
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for pending_id in stale:
+        report.add(f"open reservation {pending_id} does not match an unresolved pending transfer")
+
+    lost = session.scalars(
+        select(pending.id)
+        .where(
+            pending.phase == Phase.PENDING.value,
+            ~exists().where(resolution.pending_id == pending.id),
+            ~exists().where(OpenReservation.pending_id == pending.id),
+        )
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for pending_id in lost:
+        report.add(f"pending transfer {pending_id} is neither resolved nor open")
+
+
+def _verify_sums(session: Session, report: VerificationReport) -> None:
+    totals = session.execute(
+        select(
+            func.coalesce(func.sum(AccountBalance.debits_posted), 0),
+            func.coalesce(func.sum(AccountBalance.credits_posted), 0),
+            func.coalesce(func.sum(AccountBalance.debits_pending), 0),
+            func.coalesce(func.sum(AccountBalance.credits_pending), 0),
+        )
+    ).one()
+    debits_posted, credits_posted, debits_pending, credits_pending = (int(t) for t in totals)
+    if debits_posted != credits_posted:
+        report.add(f"posted debits {debits_posted} ≠ posted credits {credits_posted}")
+    if debits_pending != credits_pending:
+        report.add(f"pending debits {debits_pending} ≠ pending credits {credits_pending}")
+    broken_rules = session.scalar(
+        select(func.count())
+        .select_from(AccountBalance)
+        .where(
+            or_(
+                and_(
+                    AccountBalance.debits_must_not_exceed_credits,
+                    AccountBalance.debits_posted + AccountBalance.debits_pending
+                    > AccountBalance.credits_posted,
+                ),
+                and_(
+                    AccountBalance.credits_must_not_exceed_debits,
+                    AccountBalance.credits_posted + AccountBalance.credits_pending
+                    > AccountBalance.debits_posted,
+                ),
+            )
+        )
+    )
+    if broken_rules:
+        report.add(f"{broken_rules} balance rows break their balance rule")

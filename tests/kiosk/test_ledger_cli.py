@@ -1,0 +1,66 @@
+"""The operator commands: migrate, demo data, verify, sweep and trial balance, end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+import ledger
+from kiosk import database
+from kiosk.cli import main
+from ledger.schema import balances_table
+from tests.kiosk.conftest import AppFactory
+
+
+@pytest.fixture
+def file_app(make_app: AppFactory, tmp_path: Path) -> Flask:
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    database.upgrade(app.config["DATABASE_URL"])
+    return app
+
+
+def run(app: Flask, *args: str) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_demo_data_twice_then_verify_and_trial_balance(file_app: Flask) -> None:
+    assert run(file_app, "demo-data")[0] == 0
+    assert run(file_app, "demo-data")[0] == 0  # loading again adds nothing
+    code, output = run(file_app, "ledger", "verify", "--json")
+    report = json.loads(output)
+    assert code == 0 and report["ok"] and report["transfers_checked"] == 5
+    code, output = run(file_app, "ledger", "trial-balance")
+    assert code == 0 and "Balanced." in output and "Hoàng Thị Mai" in output
+
+
+def test_sweep_voids_expired_reservations(file_app: Flask) -> None:
+    run(file_app, "demo-data")
+    with file_app.app_context():
+        session = database.get_session()
+        # Make every open reservation expire by voiding "later": move the clock forward.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert ledger.void_expired_reservations(session, now=later) == 1
+        session.rollback()
+    code, output = run(file_app, "ledger", "sweep")
+    assert code == 0 and "Voided 0 expired reservations." in output
+
+
+def test_verify_fails_loudly_on_a_difference(file_app: Flask) -> None:
+    run(file_app, "demo-data")
+    with file_app.app_context():
+        session = database.get_session()
+        session.execute(
+            balances_table.update()
+            .where(balances_table.c.account_id == 6)
+            .values(credits_posted=balances_table.c.credits_posted + 1)
+        )
+        session.commit()
+    code, output = run(file_app, "ledger", "verify")
+    assert code == 1
+    assert "PROBLEM: account 6 shard 0: totals" in output
+    assert "Ledger has differences." in output

@@ -1,0 +1,352 @@
+"""Posting rules and every error, on SQLite, on PostgreSQL, and the portable path on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import ledger
+from ledger import AccountKind, Phase, Post, PostPending, Reserve, Reverse, VoidPending
+from ledger.schema import Transfer
+from tests.ledger.conftest import NOW
+
+LATER = NOW + dt.timedelta(minutes=20)
+
+
+def key() -> str:
+    return f"k:{uuid.uuid4()}"
+
+
+def transfer_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Transfer)) or 0
+
+
+def test_post_moves_money_and_reports_balances(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(500_000), wallet_with(0)
+    result = ledger.post_transfer(
+        db_session, Post(key(), alice, bob, 200_000, "payment", "chợ phiên"), now=NOW
+    )
+    assert result.phase == Phase.POSTED and not result.replayed
+    assert (result.debit_account_id, result.credit_account_id) == (alice, bob)
+    assert result.amount == 200_000
+    assert result.debit_balance_after == 300_000
+    assert result.credit_balance_after == 200_000
+    assert ledger.balance(db_session, alice, now=NOW).available == 300_000
+    assert ledger.balance(db_session, bob, now=NOW).posted == 200_000
+
+
+def test_wallet_cannot_go_below_zero_and_nothing_changes(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    db_session.commit()
+    before = transfer_count(db_session)
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.post_transfer(db_session, Post(key(), alice, bob, 100_001, "payment"), now=NOW)
+    assert raised.value.account_id == alice
+    db_session.rollback()
+    assert ledger.balance(db_session, alice, now=NOW).posted == 100_000
+    assert ledger.balance(db_session, bob, now=NOW).posted == 0
+    assert transfer_count(db_session) == before
+
+
+def test_drawer_cannot_pay_out_more_cash_than_it_holds(
+    db_session: Session, open_account: Callable[..., int], wallet_with: Callable[[int], int]
+) -> None:
+    vault = open_account(AccountKind.DISTRICT_CASH, rule=ledger.BalanceRule())
+    drawer = open_account(AccountKind.AGENT_DRAWER)
+    wallet = wallet_with(1_000_000)
+    # Opening float: cash comes into the drawer, an asset, so the drawer is debited.
+    ledger.post_transfer(db_session, Post(key(), drawer, vault, 50_000, "opening_float"), now=NOW)
+    assert ledger.balance(db_session, drawer, now=NOW).posted == 50_000
+    db_session.commit()
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.post_transfer(db_session, Post(key(), wallet, drawer, 60_000, "payout"), now=NOW)
+    assert raised.value.account_id == drawer
+    db_session.rollback()
+    ledger.post_transfer(db_session, Post(key(), wallet, drawer, 50_000, "payout"), now=NOW)
+    assert ledger.balance(db_session, drawer, now=NOW).posted == 0
+    assert ledger.balance(db_session, wallet, now=NOW).posted == 950_000
+
+
+def test_same_key_same_content_returns_the_original_once(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    request = Post(key(), alice, bob, 30_000, "payment")
+    first = ledger.post_transfer(db_session, request, now=NOW)
+    again = ledger.post_transfer(db_session, request, now=LATER)
+    assert again.replayed and again.id == first.id and again.created_at == first.created_at
+    assert ledger.balance(db_session, alice, now=NOW).posted == 70_000
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": 30_001},
+        {"code": "refund"},
+        {"memo": "khác"},
+        {"swap": True},
+    ],
+)
+def test_same_key_different_content_is_a_conflict(
+    db_session: Session, wallet_with: Callable[[int], int], change: dict[str, object]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    k = key()
+    ledger.post_transfer(db_session, Post(k, alice, bob, 30_000, "payment"), now=NOW)
+    fields: dict[str, object] = {
+        "key": k,
+        "debit_account_id": alice,
+        "credit_account_id": bob,
+        "amount": 30_000,
+        "code": "payment",
+    }
+    change = dict(change)
+    if change.pop("swap", False):
+        fields["debit_account_id"], fields["credit_account_id"] = bob, alice
+    fields.update(change)
+    with pytest.raises(ledger.IdempotencyConflict):
+        ledger.post_transfer(db_session, Post(**fields), now=NOW)  # type: ignore[arg-type]
+
+
+def test_a_key_reused_by_another_kind_of_request_is_a_conflict(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    k = key()
+    ledger.post_transfer(db_session, Post(k, alice, bob, 30_000, "payment"), now=NOW)
+    with pytest.raises(ledger.IdempotencyConflict):
+        ledger.post_transfer(db_session, Reserve(k, alice, bob, 30_000, "payment", 60), now=NOW)
+
+
+def test_reservation_holds_funds_then_posts_once(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    citizen, drawer_side = wallet_with(1_000_000), wallet_with(0)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), citizen, drawer_side, 400_000, "withdrawal", 900), now=NOW
+    )
+    assert pending.phase == Phase.PENDING
+    assert pending.expires_at == NOW + dt.timedelta(seconds=900)
+    held = ledger.balance(db_session, citizen, now=NOW)
+    assert (held.posted, held.reserved, held.available) == (1_000_000, 400_000, 600_000)
+    # The reserved money cannot be spent twice.
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.post_transfer(
+            db_session, Post(key(), citizen, drawer_side, 600_001, "payment"), now=NOW
+        )
+    db_session.rollback()
+
+
+def test_post_pending_then_every_second_resolution_is_refused(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    citizen, other = wallet_with(1_000_000), wallet_with(0)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), citizen, other, 400_000, "withdrawal", 900), now=NOW
+    )
+    posted = ledger.post_transfer(db_session, PostPending(key(), pending.id), now=NOW)
+    assert (posted.debit_account_id, posted.credit_account_id, posted.amount) == (
+        citizen,
+        other,
+        400_000,
+    )
+    after = ledger.balance(db_session, citizen, now=NOW)
+    assert (after.posted, after.reserved) == (600_000, 0)
+    assert ledger.resolution_of(db_session, pending.id) == posted
+    db_session.commit()
+    for second in (PostPending(key(), pending.id), VoidPending(key(), pending.id)):
+        with pytest.raises(ledger.PendingAlreadyResolved):
+            ledger.post_transfer(db_session, second, now=NOW)
+        db_session.rollback()
+    assert ledger.balance(db_session, other, now=NOW).posted == 400_000
+
+
+def test_void_releases_the_reservation(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    citizen, other = wallet_with(100_000), wallet_with(0)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), citizen, other, 100_000, "withdrawal", 900), now=NOW
+    )
+    ledger.post_transfer(db_session, VoidPending(key(), pending.id, "cancelled"), now=NOW)
+    assert ledger.balance(db_session, citizen, now=NOW).available == 100_000
+    assert ledger.balance(db_session, other, now=NOW).incoming == 0
+
+
+def test_expired_reservation_is_not_held_and_cannot_be_posted(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    citizen, other = wallet_with(100_000), wallet_with(0)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), citizen, other, 80_000, "withdrawal", 900), now=NOW
+    )
+    db_session.commit()
+    assert ledger.balance(db_session, citizen, now=NOW).available == 20_000
+    # Past the expiry the money is available again, before any sweeper has run.
+    assert ledger.balance(db_session, citizen, now=LATER).available == 100_000
+    with pytest.raises(ledger.PendingExpired):
+        ledger.post_transfer(db_session, PostPending(key(), pending.id), now=LATER)
+    db_session.rollback()
+    assert ledger.void_expired_reservations(db_session, now=LATER, account_id=citizen) == 1
+    assert ledger.void_expired_reservations(db_session, now=LATER, account_id=citizen) == 0
+    voided = ledger.resolution_of(db_session, pending.id)
+    assert voided is not None and voided.phase == Phase.VOID_PENDING and voided.code == "expired"
+    after = ledger.balance(db_session, citizen, now=LATER)
+    assert (after.posted, after.reserved, after.debits_pending) == (100_000, 0, 0)
+
+
+def test_linked_batch_is_all_or_nothing(
+    db_session: Session, wallet_with: Callable[[int], int], open_account: Callable[..., int]
+) -> None:
+    citizen, merchant = wallet_with(100_000), wallet_with(0)
+    fees = open_account(AccountKind.FEE_REVENUE)
+    db_session.commit()
+    before = transfer_count(db_session)
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.post_transfers(
+            db_session,
+            [
+                Post(key(), citizen, merchant, 99_000, "payment"),
+                Post(key(), citizen, fees, 2_000, "fee"),
+            ],
+            now=NOW,
+        )
+    db_session.rollback()
+    assert transfer_count(db_session) == before
+    assert ledger.balance(db_session, citizen, now=NOW).posted == 100_000
+    results = ledger.post_transfers(
+        db_session,
+        [
+            Post(key(), citizen, merchant, 98_000, "payment"),
+            Post(key(), citizen, fees, 2_000, "fee"),
+        ],
+        now=NOW,
+    )
+    assert results[0].batch_id == results[1].batch_id
+    assert results[1].debit_balance_after == 0
+
+
+def test_reversal_moves_money_back_once(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    original = ledger.post_transfer(db_session, Post(key(), alice, bob, 40_000, "payment"), now=NOW)
+    reversal = ledger.post_transfer(db_session, Reverse(key(), original.id, memo="nhầm"), now=NOW)
+    assert (reversal.debit_account_id, reversal.credit_account_id) == (bob, alice)
+    assert reversal.reverses_id == original.id
+    assert ledger.balance(db_session, alice, now=NOW).posted == 100_000
+    db_session.commit()
+    with pytest.raises(ledger.AlreadyReversed):
+        ledger.post_transfer(db_session, Reverse(key(), original.id), now=NOW)
+    db_session.rollback()
+
+
+def test_reversal_refusals(db_session: Session, wallet_with: Callable[[int], int]) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), alice, bob, 1_000, "withdrawal", 60), now=NOW
+    )
+    db_session.commit()
+    with pytest.raises(ledger.NotReversible):
+        ledger.post_transfer(db_session, Reverse(key(), pending.id), now=NOW)
+    db_session.rollback()
+    with pytest.raises(ledger.TransferNotFound):
+        ledger.post_transfer(db_session, Reverse(key(), uuid.uuid4()), now=NOW)
+    db_session.rollback()
+    # A reversal that would overdraw the receiver is refused like any other transfer.
+    paid = ledger.post_transfer(db_session, Post(key(), alice, bob, 50_000, "payment"), now=NOW)
+    ledger.post_transfer(db_session, Post(key(), bob, alice, 50_000, "payment"), now=NOW)
+    db_session.commit()
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.post_transfer(db_session, Reverse(key(), paid.id), now=NOW)
+    db_session.rollback()
+
+
+def test_unknown_references_are_refused(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice = wallet_with(10_000)
+    db_session.commit()
+    with pytest.raises(ledger.PendingNotFound):
+        ledger.post_transfer(db_session, PostPending(key(), uuid.uuid4()), now=NOW)
+    db_session.rollback()
+    with pytest.raises(ledger.AccountNotFound) as raised:
+        ledger.post_transfer(db_session, Post(key(), alice, 987_654_321, 1, "payment"), now=NOW)
+    assert raised.value.account_id == 987_654_321
+    db_session.rollback()
+    # A posted transfer is not a reservation.
+    bob = wallet_with(0)
+    paid = ledger.post_transfer(db_session, Post(key(), alice, bob, 1, "payment"), now=NOW)
+    db_session.commit()
+    with pytest.raises(ledger.PendingNotFound):
+        ledger.post_transfer(db_session, VoidPending(key(), paid.id), now=NOW)
+    db_session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("request_factory", "message"),
+    [
+        (lambda a, b: Post("", a, b, 1, "payment"), "idempotency key"),
+        (lambda a, b: Post("x" * 129, a, b, 1, "payment"), "idempotency key"),
+        (lambda a, b: Post("k\n", a, b, 1, "payment"), "printable"),
+        (lambda a, b: Post(key(), a, b, 0, "payment"), "amount"),
+        (lambda a, b: Post(key(), a, b, -5, "payment"), "amount"),
+        (lambda a, b: Post(key(), a, b, 1.5, "payment"), "whole number"),
+        (lambda a, b: Post(key(), a, b, True, "payment"), "whole number"),
+        (lambda a, b: Post(key(), a, b, 10**15 + 1, "payment"), "amount"),
+        (lambda a, b: Post(key(), a, a, 1, "payment"), "two different accounts"),
+        (lambda a, b: Post(key(), a, -b, 1, "payment"), "positive integers"),
+        (lambda a, b: Post(key(), a, b, 1, "Payment!"), "code"),
+        (lambda a, b: Post(key(), a, b, 1, "payment", "m" * 201), "memo"),
+        (lambda a, b: Reserve(key(), a, b, 1, "withdrawal", 0), "timeout"),
+        (lambda a, b: Reserve(key(), a, b, 1, "withdrawal", 91 * 86_400), "timeout"),
+        (lambda a, b: PostPending(key(), "not-a-uuid"), "UUID"),
+    ],
+)
+def test_bad_requests_are_refused_before_touching_the_database(
+    db_session: Session,
+    wallet_with: Callable[[int], int],
+    request_factory: Callable[[int, int], ledger.TransferRequest],
+    message: str,
+) -> None:
+    alice, bob = wallet_with(10_000), wallet_with(0)
+    with pytest.raises(ledger.InvalidTransfer, match=message):
+        ledger.post_transfer(db_session, request_factory(alice, bob), now=NOW)
+    assert ledger.balance(db_session, alice, now=NOW).posted == 10_000
+
+
+def test_a_batch_cannot_repeat_keys_or_resolve_twice(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(10_000), wallet_with(0)
+    k = key()
+    with pytest.raises(ledger.InvalidTransfer, match="differ"):
+        ledger.post_transfers(
+            db_session, [Post(k, alice, bob, 1, "a"), Post(k, alice, bob, 1, "a")], now=NOW
+        )
+    pending_id = uuid.uuid4()
+    with pytest.raises(ledger.InvalidTransfer, match="only once"):
+        ledger.post_transfers(
+            db_session, [PostPending(key(), pending_id), VoidPending(key(), pending_id)], now=NOW
+        )
+    with pytest.raises(ledger.InvalidTransfer, match="at least one"):
+        ledger.post_transfers(db_session, [], now=NOW)
+
+
+def test_naive_time_is_a_bug(db_session: Session, wallet_with: Callable[[int], int]) -> None:
+    alice, bob = wallet_with(10_000), wallet_with(0)
+    with pytest.raises(AssertionError):
+        ledger.post_transfer(
+            db_session,
+            Post(key(), alice, bob, 1, "payment"),
+            now=dt.datetime(2026, 1, 1),  # noqa: DTZ001
+        )

@@ -1,0 +1,263 @@
+"""Reads (statements, trial balance, balance as of a time), hot accounts, verification and the
+database-side guards: append-only transfers, CHECK constraints, tamper evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+import ledger
+from ledger import AccountKind, Post, Reserve, Reverse
+from ledger.schema import AccountBalance, Transfer, balances_table, transfers_table
+from tests.ledger.conftest import NOW
+
+
+def key() -> str:
+    return f"k:{uuid.uuid4()}"
+
+
+def test_statement_pages_newest_first_with_running_balance(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(1_000_000), wallet_with(0)
+    for minute, amount in enumerate([10_000, 20_000, 30_000, 40_000, 50_000], start=1):
+        ledger.post_transfer(
+            db_session,
+            Post(key(), alice, bob, amount, "payment"),
+            now=NOW + dt.timedelta(minutes=minute),
+        )
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), alice, bob, 5_000, "withdrawal", 600), now=NOW
+    )
+    first = ledger.statement(db_session, alice, limit=4)
+    assert [line.amount for line in first.lines] == [-5_000, -50_000, -40_000, -30_000]
+    assert [line.moves_posted for line in first.lines] == [False, True, True, True]
+    assert [line.balance_after for line in first.lines] == [850_000, 850_000, 900_000, 940_000]
+    assert first.lines[0].transfer_id == pending.id
+    assert first.next_before is not None
+    second = ledger.statement(db_session, alice, before=first.next_before, limit=4)
+    assert [line.amount for line in second.lines] == [-20_000, -10_000, 1_000_000]
+    assert [line.balance_after for line in second.lines] == [970_000, 990_000, 1_000_000]
+    assert second.next_before is None
+    assert second.lines[-1].seq == 1
+    received = ledger.statement(db_session, bob, limit=10)
+    assert received.lines[0].amount == 5_000 and not received.lines[0].moves_posted
+    assert received.lines[1].counterparty_account_id == alice
+
+
+def test_drawer_statement_is_on_the_debit_side(
+    db_session: Session, open_account: Callable[..., int], wallet_with: Callable[[int], int]
+) -> None:
+    vault = open_account(AccountKind.SETTLEMENT)
+    drawer = open_account(AccountKind.AGENT_DRAWER)
+    wallet = wallet_with(0)
+    ledger.post_transfer(db_session, Post(key(), drawer, vault, 500_000, "opening_float"), now=NOW)
+    ledger.post_transfer(db_session, Post(key(), drawer, wallet, 200_000, "cash_in"), now=NOW)
+    lines = ledger.statement(db_session, drawer).lines
+    assert [(line.amount, line.balance_after) for line in lines] == [
+        (200_000, 700_000),
+        (500_000, 500_000),
+    ]
+    assert ledger.balance(db_session, drawer, now=NOW).posted == 700_000
+
+
+@pytest.mark.parametrize("limit", [0, 201])
+def test_statement_limits(
+    db_session: Session, wallet_with: Callable[[int], int], limit: int
+) -> None:
+    with pytest.raises(ledger.InvalidTransfer, match="limit"):
+        ledger.statement(db_session, wallet_with(1), limit=limit)
+
+
+def test_balance_as_of_a_time(db_session: Session, wallet_with: Callable[[int], int]) -> None:
+    alice, bob = wallet_with(0), wallet_with(300_000)
+    for hour in (1, 2, 3):
+        ledger.post_transfer(
+            db_session,
+            Post(key(), bob, alice, 100_000, "payment"),
+            now=NOW + dt.timedelta(hours=hour),
+        )
+    assert ledger.balance_as_of(db_session, alice, NOW) == 0
+    assert ledger.balance_as_of(db_session, alice, NOW + dt.timedelta(hours=2)) == 200_000
+    assert ledger.balance_as_of(db_session, alice, NOW + dt.timedelta(days=1)) == 300_000
+    with pytest.raises(ledger.AccountNotFound):
+        ledger.balance_as_of(db_session, 999_999_999, NOW)
+
+
+def test_trial_balance_sums_to_zero(db_session: Session, wallet_with: Callable[[int], int]) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    ledger.post_transfer(db_session, Post(key(), alice, bob, 1_234, "payment"), now=NOW)
+    ledger.post_transfer(db_session, Reserve(key(), alice, bob, 4_321, "withdrawal", 60), now=NOW)
+    trial = ledger.trial_balance(db_session)
+    assert trial.balanced
+    lines = {line.account_id: line for line in trial.lines}
+    assert (lines[alice].debits_posted, lines[alice].credits_posted) == (1_234, 100_000)
+
+
+def test_hot_account_spreads_over_shards_and_sums(
+    db_session: Session, open_account: Callable[..., int], wallet_with: Callable[[int], int]
+) -> None:
+    fees = open_account(AccountKind.FEE_REVENUE, shard_count=8)
+    wallets = [wallet_with(10_000) for _ in range(20)]
+    for wallet in wallets:
+        ledger.post_transfer(db_session, Post(key(), wallet, fees, 1_000, "fee"), now=NOW)
+    assert ledger.balance(db_session, fees, now=NOW).posted == 20_000
+    rows = db_session.scalars(select(AccountBalance).where(AccountBalance.account_id == fees)).all()
+    assert len(rows) == 8
+    assert sum(row.credits_posted for row in rows) == 20_000
+    with pytest.raises(ledger.InvalidTransfer, match="shard"):
+        ledger.statement(db_session, fees)
+    assert ledger.verify_ledger(db_session).ok
+
+
+def test_a_sharded_account_cannot_have_a_balance_rule(
+    db_session: Session, open_account: Callable[..., int]
+) -> None:
+    with pytest.raises(ledger.InvalidTransfer, match="sharded"):
+        open_account(AccountKind.CITIZEN_WALLET, shard_count=4)
+    with pytest.raises(ledger.InvalidTransfer, match="shard_count"):
+        open_account(AccountKind.FEE_REVENUE, shard_count=65)
+
+
+def test_verification_of_a_clean_ledger(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    paid = ledger.post_transfer(db_session, Post(key(), alice, bob, 10_000, "payment"), now=NOW)
+    ledger.post_transfer(db_session, Reverse(key(), paid.id), now=NOW)
+    pending = ledger.post_transfer(
+        db_session, Reserve(key(), alice, bob, 10_000, "withdrawal", 60), now=NOW
+    )
+    ledger.post_transfer(db_session, ledger.PostPending(key(), pending.id), now=NOW)
+    ledger.post_transfer(db_session, Reserve(key(), alice, bob, 1, "withdrawal", 60), now=NOW)
+    report = ledger.verify_ledger(db_session)
+    assert report.ok, report.problems
+    assert report.transfers_checked >= 6
+    assert report.chains_checked >= 2
+
+
+def _disable_append_only(session: Session, backend: str) -> None:
+    """Let the test forge a row, as an attacker with database access could."""
+    if backend == "sqlite":
+        session.execute(text("DROP TRIGGER transfers_no_update"))
+    else:
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def test_verification_names_the_first_broken_link(
+    db_session: Session, wallet_with: Callable[[int], int], backend: str
+) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    results = [
+        ledger.post_transfer(db_session, Post(key(), alice, bob, 1_000, "payment"), now=NOW)
+        for _ in range(3)
+    ]
+    _disable_append_only(db_session, backend)
+    # Change the amount of the middle transfer and even fix up the totals to match.
+    db_session.execute(
+        update(transfers_table).where(transfers_table.c.id == results[1].id).values(amount=900)
+    )
+    db_session.execute(
+        update(balances_table)
+        .where(balances_table.c.account_id == alice)
+        .values(debits_posted=balances_table.c.debits_posted - 100)
+    )
+    db_session.execute(
+        update(balances_table)
+        .where(balances_table.c.account_id == bob)
+        .values(credits_posted=balances_table.c.credits_posted - 100)
+    )
+    report = ledger.verify_ledger(db_session)
+    assert not report.ok
+    broken = [p for p in report.problems if "hash chain broken" in p]
+    alice_seq = db_session.scalar(select(Transfer.debit_seq).where(Transfer.id == results[1].id))
+    assert f"account {alice} shard 0: hash chain broken at seq {alice_seq}" in " ".join(broken)
+    assert any(f"account {bob} shard 0: hash chain broken" in p for p in broken)
+    assert any("running balance" in p for p in report.problems)
+
+
+def test_verification_finds_totals_that_do_not_match(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice = wallet_with(100_000)
+    db_session.execute(
+        update(balances_table)
+        .where(balances_table.c.account_id == alice)
+        .values(credits_posted=balances_table.c.credits_posted + 1)
+    )
+    report = ledger.verify_ledger(db_session)
+    assert any(f"account {alice} shard 0: totals" in p for p in report.problems)
+    assert any("posted debits" in p for p in report.problems)
+
+
+def test_transfers_are_append_only(db_session: Session, wallet_with: Callable[[int], int]) -> None:
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    paid = ledger.post_transfer(db_session, Post(key(), alice, bob, 1_000, "payment"), now=NOW)
+    db_session.commit()
+    for statement in (
+        update(transfers_table).where(transfers_table.c.id == paid.id).values(amount=1),
+        transfers_table.delete().where(transfers_table.c.id == paid.id),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db_session.execute(statement)
+        db_session.rollback()
+    assert db_session.get(Transfer, paid.id) is not None
+
+
+@pytest.mark.parametrize(
+    ("column", "constraint"),
+    [
+        ("debits_posted", "debits_within_credits"),
+        ("credits_pending", "totals_not_negative"),
+    ],
+)
+def test_balance_rules_hold_in_the_database_too(
+    db_session: Session, wallet_with: Callable[[int], int], column: str, constraint: str
+) -> None:
+    """Even a write that bypasses the ledger's code cannot overdraw a wallet."""
+    alice = wallet_with(100_000)
+    db_session.commit()
+    value = 100_001 if column == "debits_posted" else -1
+    with pytest.raises(IntegrityError, match=constraint):
+        db_session.execute(
+            update(balances_table)
+            .where(balances_table.c.account_id == alice)
+            .values({column: value})
+        )
+    db_session.rollback()
+
+
+def test_a_transfer_row_balances_by_construction(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice = wallet_with(100_000)
+    db_session.commit()
+    row = {
+        "id": uuid.uuid4(),
+        "idempotency_key": key(),
+        "batch_id": uuid.uuid4(),
+        "phase": "posted",
+        "code": "forged",
+        "memo": "",
+        "debit_account_id": alice,
+        "debit_shard": 0,
+        "credit_account_id": alice,
+        "credit_shard": 0,
+        "amount": 5,
+        "created_at": NOW,
+        "debit_seq": 9,
+        "debit_hash": bytes(32),
+        "debit_balance_after": 0,
+        "credit_seq": 10,
+        "credit_hash": bytes(32),
+        "credit_balance_after": 0,
+    }
+    with pytest.raises(IntegrityError, match="accounts_differ"):
+        db_session.execute(transfers_table.insert().values(row))
+    db_session.rollback()
