@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from kiosk import database, errors, security, views
+from kiosk import database, errors, formatting, i18n, security, views
 from kiosk.config import load as load_config
 from kiosk.extensions import csrf
 
@@ -31,5 +31,17 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     database.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)
+    formatting.init_app(app)
     app.register_blueprint(views.blueprint)
+    # Imported here: each area imports kiosk's modules, which would make `import kiosk` circular.
+    from kiosk.citizens import views as citizen_views  # noqa: PLC0415
+    from kiosk.payments import merchant_views  # noqa: PLC0415
+    from kiosk.payments import views as code_views  # noqa: PLC0415
+    from kiosk.wallet import views as wallet_views  # noqa: PLC0415
+
+    app.register_blueprint(citizen_views.blueprint)
+    app.register_blueprint(wallet_views.blueprint)
+    app.register_blueprint(code_views.blueprint)
+    app.register_blueprint(merchant_views.blueprint)
     return app

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "softatm.sqlite3"
+DEFAULT_KEYS_DIR = PROJECT_ROOT / "var" / "keys"
 
 # Environment variables with this prefix belong to Soft ATM, so a misspelt one is an error
 # rather than a setting that silently keeps its default.
@@ -81,6 +82,23 @@ def to_secret(raw: str) -> str:
     return raw
 
 
+def to_path(raw: str) -> Path:
+    path = Path(raw.strip())
+    if not path.is_absolute():
+        raise ValueError("must be an absolute path")
+    return path
+
+
+def to_positive_int(raw: str) -> int:
+    text = raw.strip().replace("_", "")
+    if not text.isdigit():
+        raise ValueError("expected a whole number greater than zero")
+    value = int(text)
+    if value <= 0:
+        raise ValueError("expected a whole number greater than zero")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its key in ``app.config``, the environment variable it comes from, and how
@@ -91,6 +109,8 @@ class Setting:
     convert: Callable[[str], Any]
     value_type: type
     description: str
+    # Used when the variable is unset; None means "no default" (handled by the rules in `load`).
+    default: Any = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -120,6 +140,88 @@ SETTINGS: tuple[Setting, ...] = (
     # Flask's own variable, so that `softatm --debug` and `flask --debug` keep working; read
     # here with the same strict conversion as every other setting.
     Setting("DEBUG", "FLASK_DEBUG", to_bool, bool, "debug mode; refused in production"),
+    Setting(
+        "KEYS_DIR",
+        "SOFTATM_KEYS_DIR",
+        to_path,
+        Path,
+        "folder of signing and data-encryption keys (never in the database or the repo); "
+        f"default {DEFAULT_KEYS_DIR.relative_to(PROJECT_ROOT)} outside production, where it is "
+        "required",
+    ),
+    Setting(
+        "WITHDRAWAL_CODE_TTL_S",
+        "SOFTATM_WITHDRAWAL_CODE_TTL_S",
+        to_positive_int,
+        int,
+        "how long a withdrawal or payment code stays valid, in seconds",
+        15 * 60,
+    ),
+    Setting(
+        "CODE_REFRESH_S",
+        "SOFTATM_CODE_REFRESH_S",
+        to_positive_int,
+        int,
+        "how often the code page re-signs the shown code, in seconds",
+        30,
+    ),
+    Setting(
+        "FALLBACK_CODE_TTL_S",
+        "SOFTATM_FALLBACK_CODE_TTL_S",
+        to_positive_int,
+        int,
+        "how long a numeric fallback code stays valid, in seconds",
+        5 * 60,
+    ),
+    Setting(
+        "WITHDRAWAL_DENOMINATION_VND",
+        "SOFTATM_WITHDRAWAL_DENOMINATION_VND",
+        to_positive_int,
+        int,
+        "withdrawals are whole multiples of this many đồng (the smallest note post offices pay)",
+        10_000,
+    ),
+    Setting(
+        "TRANSACTION_MAX_VND",
+        "SOFTATM_TRANSACTION_MAX_VND",
+        to_positive_int,
+        int,
+        "largest single outgoing payment or withdrawal of a verified account, in đồng",
+        20_000_000,
+    ),
+    Setting(
+        "DAILY_OUTGOING_MAX_VND",
+        "SOFTATM_DAILY_OUTGOING_MAX_VND",
+        to_positive_int,
+        int,
+        "most a verified account may send or withdraw per day (Asia/Ho_Chi_Minh), in đồng",
+        50_000_000,
+    ),
+    Setting(
+        "MONTHLY_OUTGOING_MAX_VND",
+        "SOFTATM_MONTHLY_OUTGOING_MAX_VND",
+        to_positive_int,
+        int,
+        "most a verified account may send or withdraw per calendar month, in đồng "
+        "(State Bank e-wallet rule: 100 million)",
+        100_000_000,
+    ),
+    Setting(
+        "STEP_UP_ABOVE_VND",
+        "SOFTATM_STEP_UP_ABOVE_VND",
+        to_positive_int,
+        int,
+        "a withdrawal or payment above this many đồng needs the citizen's TOTP code",
+        10_000_000,
+    ),
+    Setting(
+        "VIETQR_ACQUIRER_BIN",
+        "SOFTATM_VIETQR_ACQUIRER_BIN",
+        str,
+        str,
+        "6-digit institution BIN written into merchant VietQR codes",
+        "970499",
+    ),
 )
 SETTINGS_BY_KEY = {setting.key: setting for setting in SETTINGS}
 KNOWN_PREFIXED_NAMES = frozenset(
@@ -204,6 +306,16 @@ def load(
             "(SQLite serialises every write and has no row locks for concurrent payouts)"
         )
 
+    keys_dir = values.get("KEYS_DIR")
+    if keys_dir is None and "KEYS_DIR" not in invalid:
+        if production:
+            problems.append(
+                "SOFTATM_KEYS_DIR is not set; production needs a folder of keys kept outside "
+                "the database and the repository"
+            )
+        else:
+            keys_dir = DEFAULT_KEYS_DIR
+
     debug = values.get("DEBUG", False)
     if production and debug:
         problems.append(
@@ -227,6 +339,12 @@ def load(
         "SECRET_KEY": secret_key,
         "DATABASE_URL": database_url,
         "DEBUG": debug,
+        "KEYS_DIR": keys_dir,
+        **{
+            setting.key: values.get(setting.key, setting.default)
+            for setting in SETTINGS
+            if setting.default is not None
+        },
         "MAX_CONTENT_LENGTH": REQUEST_SIZE_MAX_BYTES,
         # The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only
         # and for path /, which only holds over HTTPS; development on plain HTTP uses a plain name.

@@ -34,6 +34,13 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close)
 
 
+def dispose(app: Flask) -> None:
+    """Close the app's connections (tests and CLI commands that build many apps)."""
+    db: Database | None = app.extensions.get(EXTENSION_KEY)
+    if db is not None:
+        db.engine.dispose()
+
+
 def database() -> Database:
     db: Database = current_app.extensions[EXTENSION_KEY]
     return db
@@ -85,5 +92,16 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    """Bring the database's schema to the newest migration."""
+    """Bring the database's schema to the newest migration, then refresh the reference data
+    (the official provinces and communes), which changes with the package, not the schema."""
     command.upgrade(alembic_config(database_url), "head")
+    # Imported here: the places seed reads a data package that only deploys need.
+    from kiosk.places.seed import seed_places  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            seed_places(session)
+            session.commit()
+    finally:
+        engine.dispose()

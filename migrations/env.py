@@ -12,6 +12,7 @@ from sqlalchemy import engine_from_config, pool
 # Revisions import their frozen SQL from `migrations.sql`, wherever Alembic is started from.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import kiosk.models  # noqa: F401  (registers the app's tables)
 import ledger.schema  # noqa: F401  (registers the ledger's tables)
 from ledger.schema import Base
 

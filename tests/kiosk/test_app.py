@@ -19,6 +19,7 @@ PRODUCTION_SETTINGS = {
     "SOFTATM_ENV": "production",
     # Never connected to: these tests only need the app to start with a PostgreSQL URL.
     "DATABASE_URL": "postgresql://softatm@127.0.0.1:1/softatm",
+    "KEYS_DIR": "/etc/softatm/keys",
 }
 
 

@@ -25,6 +25,7 @@ PRODUCTION_ENVIRON = {
     "SOFTATM_ENV": "production",
     "SECRET_KEY": PRODUCTION_SECRET,
     "DATABASE_URL": POSTGRES_URL,
+    "SOFTATM_KEYS_DIR": "/etc/softatm/keys",
 }
 
 

@@ -1,0 +1,1 @@
+"""Citizens: registration, identity (KYC tiers), sign-in credentials and their wallets."""

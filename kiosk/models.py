@@ -1,0 +1,17 @@
+"""Every table of the app, imported in one place so that Alembic and the tests see them all."""
+
+from kiosk.auth.models import Throttle, WebSession
+from kiosk.citizens.models import Citizen
+from kiosk.payments.models import Biller, IssuedCode, Merchant
+from kiosk.places.models import Commune, Province
+
+__all__ = [
+    "Biller",
+    "Citizen",
+    "Commune",
+    "IssuedCode",
+    "Merchant",
+    "Province",
+    "Throttle",
+    "WebSession",
+]
