@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kiosk.citizen_id import Sex
 from ledger.columns import BigIntegerPrimaryKey, UTCDateTime
 from ledger.schema import Base
 
@@ -28,9 +29,7 @@ class KycTier(enum.IntEnum):
     VERIFIED = 1
 
 
-class Sex(enum.StrEnum):
-    MALE = "male"
-    FEMALE = "female"
+__all__ = ["Citizen", "KycTier", "Sex"]
 
 
 class Citizen(Base):
