@@ -13,6 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
+from kiosk.codes.signing import MANIFEST_NAME, KeyRing, KeyRingError, generate_key, load_key_ring
+
 logger = logging.getLogger(__name__)
 
 DATA_KEY_BYTES = 32
@@ -72,3 +74,41 @@ def load_data_keys(keys_dir: Path, *, create_missing: bool) -> tuple[bytes, byte
             logger.warning("created a new data key at %s (not for production use)", path)
     folder = keys_dir / DATA_KEYS_SUBDIR
     return read_key_file(folder / ENCRYPTION_KEY_FILE), read_key_file(folder / LOOKUP_KEY_FILE)
+
+
+SIGNING_KEYS_SUBDIR = "signing"
+_RING_EXTENSION_KEY = "softatm.code_key_ring"
+
+
+def signing_keys_dir(keys_dir: Path) -> Path:
+    return keys_dir / SIGNING_KEYS_SUBDIR
+
+
+def code_key_ring() -> KeyRing:
+    """The app's code-signing key ring, reloaded whenever an operator rotates or retires a key.
+
+    Every worker checks the manifest's modification time on use (one stat call), so a rotation
+    reaches all workers without a restart. Outside production an empty folder gets a first key.
+    """
+    from flask import current_app  # noqa: PLC0415 — this module is also used outside Flask
+
+    from kiosk.config import Environment  # noqa: PLC0415
+
+    directory = signing_keys_dir(current_app.config["KEYS_DIR"])
+    manifest = directory / MANIFEST_NAME
+    if not manifest.exists() and current_app.config["SOFTATM_ENV"] is not Environment.PRODUCTION:
+        generate_key(directory)
+        logger.warning("created a first code-signing key in %s (not for production use)", directory)
+    try:
+        stamp = manifest.stat().st_mtime_ns
+    except OSError as error:
+        raise KeysMissing(f"no code-signing keys in {directory}: {error.strerror}") from None
+    cached: tuple[int, KeyRing] | None = current_app.extensions.get(_RING_EXTENSION_KEY)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        ring = load_key_ring(directory)
+    except KeyRingError as error:
+        raise KeysMissing(f"code-signing keys in {directory} cannot be used: {error}") from None
+    current_app.extensions[_RING_EXTENSION_KEY] = (stamp, ring)
+    return ring

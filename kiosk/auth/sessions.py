@@ -40,7 +40,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _hash(token: str) -> bytes:
+def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
@@ -62,7 +62,7 @@ def sign_in(
     session.clear()
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     web_session = WebSession(
-        token_hash=_hash(token),
+        token_hash=token_hash(token),
         principal_kind=principal_kind,
         principal_id=principal_id,
         epoch=epoch,
@@ -93,7 +93,7 @@ def current_session(
     if not isinstance(token, str):
         return None
     now = now or utc_now()
-    web_session = db.get(WebSession, _hash(token))
+    web_session = db.get(WebSession, token_hash(token))
     if web_session is None or web_session.principal_kind != principal_kind:
         return None
     idle_deadline = web_session.last_seen_at + dt.timedelta(seconds=policy.idle_s)
@@ -114,7 +114,7 @@ def current_session(
 def sign_out(db: Session, now: dt.datetime | None = None) -> None:
     token = session.get(COOKIE_FIELD)
     if isinstance(token, str):
-        web_session = db.get(WebSession, _hash(token))
+        web_session = db.get(WebSession, token_hash(token))
         if web_session is not None and web_session.revoked_at is None:
             web_session.revoked_at = now or utc_now()
     session.clear()
