@@ -11,6 +11,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command
 
 from kiosk import create_app, database
 from kiosk.config import ConfigError, Environment
+from kiosk.keys_cli import keys_group
 from kiosk.ledger_cli import ledger_group
 
 
@@ -31,6 +32,7 @@ main = FlaskGroup(
 main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(ledger_group)
+main.add_command(keys_group)
 
 
 @main.command("db-upgrade")

@@ -64,3 +64,19 @@ def test_verify_fails_loudly_on_a_difference(file_app: Flask) -> None:
     assert code == 1
     assert "PROBLEM: account 6 shard 0: totals" in output
     assert "Ledger has differences." in output
+
+
+def test_keys_init_rotate_retire(file_app: Flask) -> None:
+    code, output = run(file_app, "keys", "init")
+    assert code == 0 and "Keys are in place." in output
+    assert run(file_app, "keys", "init")[0] == 0  # again: keeps what is there
+    code, output = run(file_app, "keys", "rotate-signing")
+    assert code == 0 and "now signs new codes" in output
+    assert json.loads(run(file_app, "keys", "status")[1]) == {"signer": 2, "verifying": [1, 2]}
+    code, output = run(file_app, "keys", "retire-signing", "2")
+    assert code != 0 and "signs now and cannot be retired" in output
+    assert run(file_app, "keys", "retire-signing", "1")[0] == 0
+    assert json.loads(run(file_app, "keys", "status")[1]) == {"signer": 2, "verifying": [2]}
+    keys_dir = file_app.config["KEYS_DIR"]
+    for path in (keys_dir / "data").iterdir():
+        assert path.stat().st_mode & 0o077 == 0
