@@ -13,7 +13,7 @@ PORT ?= 8000
 NAME ?=
 LINT_PATHS := kiosk agent_portal ledger tests bench migrations deploy
 
-.PHONY: help venv run test lint typecheck pytest bench clean
+.PHONY: help venv browser run test lint typecheck pytest bench clean
 
 help: ## List the targets
 	@echo "Soft ATM: make TARGET"
@@ -27,6 +27,15 @@ $(VENV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+browser: ## Install Debian's Chromium for the browser tests when missing (needs root)
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing and this is not root: the browser tests will be skipped."; \
+		fi; }
+
 run: venv ## Upgrade the database, load demo data, serve on http://127.0.0.1:8000 (PORT=...)
 	@# Every gunicorn worker must sign sessions with the same key: without SECRET_KEY, make one
 	@# for this run (sessions end when it stops).
@@ -35,7 +44,7 @@ run: venv ## Upgrade the database, load demo data, serve on http://127.0.0.1:800
 	$(BIN)/softatm demo-data; \
 	PORT=$(PORT) exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py kiosk.wsgi:app
 
-test: venv ## Lint, type-check, then run the whole test suite
+test: venv browser ## Lint, type-check, then run the whole test suite
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory pytest

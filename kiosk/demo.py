@@ -1,22 +1,41 @@
-"""Demo data for a first run: a commune post office's ledger with a few villagers' wallets.
+"""Demo data for a first run: a commune post office's ledger, villagers who can sign in, billers
+and a market stall, in Phường Văn Miếu - Quốc Tử Giám (commune 00226, Hà Nội).
 
-Safe to load twice: accounts are found by owner and transfers carry fixed idempotency keys.
+Safe to load twice: people are found by phone, accounts by owner and transfers carry fixed
+idempotency keys. Refused in production by the command that calls it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ledger
-from ledger import AccountKind, Post, Reserve
+from kiosk.citizens.limits import verify_in_person
+from kiosk.citizens.models import Citizen
+from kiosk.citizens.registration import CONSENT_GIVEN, Field, register_citizen
+from kiosk.payments.models import Biller, BillerKind, Merchant
+from ledger import AccountKind, Post
 
+DEMO_COMMUNE = "00226"
+DEMO_PROVINCE = "01"
+# Shown in the README so that a newcomer can sign in at once. Demo only.
+DEMO_PIN = "468024"
 DEMO_CITIZENS = [
-    ("demo:citizen:1", "Hoàng Thị Mai", 1_500_000),
-    ("demo:citizen:2", "Nông Văn Bình", 800_000),
-    ("demo:citizen:3", "Lương Thị Hoa", 2_000_000),
+    # phone, citizen ID, name, date of birth, sex, cash deposited at the counter
+    ("0912345678", "001158012345", "Hoàng Thị Mai", dt.date(1958, 4, 12), "female", 1_500_000),
+    ("0987654321", "001076054321", "Nông Văn Bình", dt.date(1976, 9, 2), "male", 800_000),
+    ("0356789012", "001301067890", "Lương Thị Hoa", dt.date(2001, 1, 30), "female", 2_000_000),
 ]
+DEMO_BILLERS = [
+    ("Điện lực Hà Nội (demo)", BillerKind.ELECTRICITY),
+    ("Nước sạch Hà Nội (demo)", BillerKind.WATER),
+    ("Trường Tiểu học Văn Miếu (demo)", BillerKind.SCHOOL),
+]
+DEMO_STALL = ("DEMOCH01", "Rau sạch bà Mai (demo)")
 OPENING_FLOAT_VND = 20_000_000
-WITHDRAWAL_CODE_TTL_S = 15 * 60
 
 
 def _account(
@@ -35,37 +54,72 @@ def _account(
     ).id
 
 
+def _citizen(
+    session: Session, person: tuple[str, str, str, dt.date, str, int], now: dt.datetime
+) -> Citizen:
+    phone, citizen_id, name, born, sex, _deposit = person
+    existing = session.scalar(select(Citizen).where(Citizen.phone == phone))
+    if existing is not None:
+        return existing
+    citizen = register_citizen(
+        session,
+        {
+            Field.PHONE: phone,
+            Field.CITIZEN_ID: citizen_id,
+            Field.FULL_NAME: name,
+            Field.BIRTH_DAY: str(born.day),
+            Field.BIRTH_MONTH: str(born.month),
+            Field.BIRTH_YEAR: str(born.year),
+            Field.SEX: sex,
+            Field.PROVINCE: DEMO_PROVINCE,
+            Field.COMMUNE: DEMO_COMMUNE,
+            Field.PIN: DEMO_PIN,
+            Field.PIN_AGAIN: DEMO_PIN,
+            Field.CONSENT: CONSENT_GIVEN,
+        },
+        registered_by="self",
+        now=now,
+    )
+    verify_in_person(session, citizen, "agent:1", now)
+    return citizen
+
+
 def load(session: Session) -> None:
-    """Create the demo accounts and money movements; flushes, the caller commits."""
+    """Create the demo people, accounts and money movements; flushes, the caller commits."""
+    now = dt.datetime.now(dt.UTC)
     treasury = _account(session, AccountKind.SETTLEMENT, "demo:settlement", "Kho bạc huyện (demo)")
     drawer = _account(
         session, AccountKind.AGENT_DRAWER, "demo:drawer:1", "Két tiền — Bưu điện văn hóa xã (demo)"
     )
     _account(session, AccountKind.FEE_REVENUE, "demo:fees", "Doanh thu phí", shard_count=8)
-    # Withdrawal codes reserve money towards a clearing account; the post office that pays the
-    # code out is only known when the code is scanned.
-    clearing = _account(
-        session, AccountKind.SETTLEMENT, "demo:withdrawal-clearing", "Tài khoản trung gian rút tiền"
-    )
     ledger.post_transfer(
         session, Post("demo:opening-float", drawer, treasury, OPENING_FLOAT_VND, "opening_float")
     )
-    for owner_ref, name, deposit in DEMO_CITIZENS:
-        wallet = _account(session, AccountKind.CITIZEN_WALLET, owner_ref, f"Ví — {name}")
+    citizens = []
+    for person in DEMO_CITIZENS:
+        phone, deposit = person[0], person[-1]
+        citizen = _citizen(session, person, now)
+        citizens.append(citizen)
         # A cash-in at the counter: cash into the drawer, money into the wallet.
         ledger.post_transfer(
-            session, Post(f"demo:cash-in:{owner_ref}", drawer, wallet, deposit, "cash_in")
+            session,
+            Post(f"demo:cash-in:{phone}", drawer, citizen.wallet_account_id, deposit, "cash_in"),
         )
-    first_wallet = ledger.find_account(session, AccountKind.CITIZEN_WALLET, DEMO_CITIZENS[0][0])
-    assert first_wallet is not None
-    ledger.post_transfer(
-        session,
-        Reserve(
-            "demo:withdrawal-code:1",
-            first_wallet.id,
-            clearing,
-            500_000,
-            "withdrawal",
-            WITHDRAWAL_CODE_TTL_S,
-        ),
-    )
+    for name, kind in DEMO_BILLERS:
+        if session.scalar(select(Biller).where(Biller.name == name)) is None:
+            account = _account(session, AccountKind.BILLER, f"demo:biller:{kind}", name)
+            session.add(Biller(name=name, kind=kind.value, account_id=account))
+    stall_code, stall_name = DEMO_STALL
+    if session.scalar(select(Merchant).where(Merchant.stall_code == stall_code)) is None:
+        account = _account(session, AccountKind.MERCHANT, f"demo:stall:{stall_code}", stall_name)
+        session.add(
+            Merchant(
+                stall_code=stall_code,
+                stall_name=stall_name,
+                commune_code=DEMO_COMMUNE,
+                owner_citizen_id=citizens[0].id,
+                account_id=account,
+                created_at=now,
+            )
+        )
+    session.flush()

@@ -177,6 +177,8 @@ class Transfer(Base):
         UniqueConstraint("debit_account_id", "debit_shard", "debit_seq"),
         UniqueConstraint("credit_account_id", "credit_shard", "credit_seq"),
         Index("ix_transfers_created_at", "created_at"),
+        # Money sent by an account in a period (daily and monthly limits) without its history.
+        Index("ix_transfers_debit_account_id_created_at", "debit_account_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, case, delete, select
+from sqlalchemy import Table, and_, case, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -58,7 +58,12 @@ def _increment(
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = cast(Table, Throttle.__table__)
     values = insert(table).values(key=key, failures=1, window_started_at=now, locked_until=None)
-    expired = table.c.window_started_at < window_start
+    # Counting starts afresh when the window has passed or a lock has run out, so that the
+    # lock shown to the person ("until 10:15") is the whole of it.
+    expired = or_(
+        table.c.window_started_at < window_start,
+        and_(table.c.locked_until.is_not(None), table.c.locked_until <= now),
+    )
     new_failures = case((expired, 1), else_=table.c.failures + 1)
     still_locked = table.c.locked_until > now
     statement = values.on_conflict_do_update(

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.columns import BigIntegerPrimaryKey, Money, UTCDateTime
@@ -80,9 +80,6 @@ class IssuedCode(Base):
     bill_reference: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    # The numeric fallback: an HMAC of the digits with the citizen's phone number, valid briefly.
-    fallback_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
-    fallback_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Where it was paid out (filled by the agent portal): post office point and agent.
     redeemed_at_point: Mapped[str | None] = mapped_column(String(64))

@@ -126,8 +126,6 @@ def upgrade() -> None:
     sa.Column('bill_reference', sa.String(length=40), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('fallback_hash', sa.LargeBinary(length=32), nullable=True),
-    sa.Column('fallback_expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('redeemed_at_point', sa.String(length=64), nullable=True),
     sa.Column('redeemed_by', sa.String(length=64), nullable=True),
@@ -165,9 +163,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_merchants_commune_code'), ['commune_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_merchants_owner_citizen_id'), ['owner_citizen_id'], unique=False)
 
+    with op.batch_alter_table('transfers', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_transfers_debit_account_id_created_at',
+            ['debit_account_id', 'created_at'],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_transfers_debit_account_id_created_at')
+
     with op.batch_alter_table('merchants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_merchants_owner_citizen_id'))
         batch_op.drop_index(batch_op.f('ix_merchants_commune_code'))

@@ -33,19 +33,29 @@ def test_demo_data_twice_then_verify_and_trial_balance(file_app: Flask) -> None:
     assert run(file_app, "demo-data")[0] == 0  # loading again adds nothing
     code, output = run(file_app, "ledger", "verify", "--json")
     report = json.loads(output)
-    assert code == 0 and report["ok"] and report["transfers_checked"] == 5
+    # The opening float and three cash-ins.
+    assert code == 0 and report["ok"] and report["transfers_checked"] == 4
     code, output = run(file_app, "ledger", "trial-balance")
     assert code == 0 and "Balanced." in output and "Hoàng Thị Mai" in output
 
 
 def test_sweep_voids_expired_reservations(file_app: Flask) -> None:
     run(file_app, "demo-data")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     with file_app.app_context():
         session = database.get_session()
-        # Make every open reservation expire by voiding "later": move the clock forward.
-        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
-        assert ledger.void_expired_reservations(session, now=later) == 1
-        session.rollback()
+        wallet = ledger.find_account(session, ledger.AccountKind.CITIZEN_WALLET, "citizen:1")
+        drawer = ledger.find_account(session, ledger.AccountKind.AGENT_DRAWER, "demo:drawer:1")
+        assert wallet is not None and drawer is not None
+        # A code made an hour ago that lived 15 minutes: expired, not yet swept.
+        ledger.post_transfer(
+            session,
+            ledger.Reserve("cli-test:code", wallet.id, drawer.id, 100_000, "withdrawal", 900),
+            now=past,
+        )
+        session.commit()
+    code, output = run(file_app, "ledger", "sweep")
+    assert code == 0 and "Voided 1 expired reservations." in output
     code, output = run(file_app, "ledger", "sweep")
     assert code == 0 and "Voided 0 expired reservations." in output
 
