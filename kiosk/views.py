@@ -1,9 +1,14 @@
-"""The `kiosk` blueprint: the public pages every visitor can reach without signing in.
+"""The `kiosk` blueprint: the public home page and the health checks."""
 
-For now that is the home page and the health check; citizens' pages join it as they are built.
-"""
+from __future__ import annotations
 
-from flask import Blueprint, render_template
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app, render_template
+
+from kiosk import database
+from kiosk.keys import KeysMissing, code_key_ring
+from kiosk.pii import vault
 
 blueprint = Blueprint("kiosk", __name__)
 
@@ -13,6 +18,31 @@ def healthz() -> dict[str, str]:
     # Answers without touching the database so that a load balancer keeps routing to a worker
     # whose process is alive even while the database is briefly unreachable.
     return {"status": "ok"}
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[dict[str, object], int]:
+    """Ready to serve money: the database answers, its schema is the newest, the keys load."""
+    checks: dict[str, str] = {}
+    try:
+        with database.database().engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        script = ScriptDirectory.from_config(
+            database.alembic_config(current_app.config["DATABASE_URL"])
+        )
+        head = script.get_current_head()
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if current == head else f"at {current}, head is {head}"
+    except Exception as error:  # any failure means "not ready"; its type is shown
+        checks["database"] = f"unreachable ({type(error).__name__})"
+    try:
+        vault()
+        code_key_ring()
+        checks["keys"] = "ok"
+    except KeysMissing as error:
+        checks["keys"] = str(error)
+    ready = all(value == "ok" for value in checks.values()) and len(checks) == 3
+    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
 
 
 @blueprint.get("/")

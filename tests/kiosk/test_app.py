@@ -258,3 +258,30 @@ def test_cli_reports_a_bad_configuration_without_a_traceback() -> None:
     assert "Error: Soft ATM cannot start:" in result.output
     assert "SOFTATM_TYPO is not a Soft ATM setting" in result.output
     assert "Traceback" not in result.output
+
+
+def test_readyz_checks_database_migrations_and_keys(web_client: FlaskClient) -> None:
+    response = web_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "keys": "ok"},
+    }
+
+
+def test_readyz_is_not_ready_without_a_migrated_database(make_app: AppFactory) -> None:
+    response = make_app(DATABASE_URL="sqlite://").test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["checks"]["migrations"].startswith("at None, head is ")
+
+
+def test_readyz_is_not_ready_without_keys_in_production(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    app = make_app(**{**PRODUCTION_SETTINGS, "KEYS_DIR": str(tmp_path / "empty")})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert "cannot be read" in response.json["checks"]["keys"]
+    assert "unreachable" in response.json["checks"]["database"]
