@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
-from sqlalchemy import Select, and_, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from ledger import errors
 from ledger.accounts import DEBIT_NORMAL_KINDS
@@ -113,6 +114,22 @@ class StatementLine:
 
 
 @dataclass(frozen=True, slots=True)
+class StatementFilter:
+    """Which lines of a statement to keep. Every field is optional; all given must hold."""
+
+    # "in": lines that credit the account; "out": lines that debit it.
+    direction: Literal["in", "out"] | None = None
+    # Transfer codes to keep; a resolution (post or void) is kept when the reservation it
+    # resolves has one of them, so a withdrawal's payout reads as a withdrawal.
+    codes: frozenset[str] | None = None
+    created_from: dt.datetime | None = None
+    created_until: dt.datetime | None = None  # exclusive
+
+
+NO_FILTER = StatementFilter()
+
+
+@dataclass(frozen=True, slots=True)
 class StatementPage:
     lines: list[StatementLine]
     # Pass as `before` to get the next (older) page; None when this is the last page.
@@ -120,7 +137,12 @@ class StatementPage:
 
 
 def statement(
-    session: Session, account_id: int, *, before: int | None = None, limit: int = 50
+    session: Session,
+    account_id: int,
+    *,
+    before: int | None = None,
+    limit: int = 50,
+    only: StatementFilter = NO_FILTER,
 ) -> StatementPage:
     """The account's transfers, newest first, with the running posted balance.
 
@@ -132,17 +154,26 @@ def statement(
         raise errors.AccountNotFound(account_id)
     if account.shard_count > 1:
         raise errors.InvalidTransfer("a sharded account has one statement per shard")
-    return statement_of_shard(session, account, 0, before=before, limit=limit)
+    return statement_of_shard(session, account, 0, before=before, limit=limit, only=only)
 
 
 def statement_of_shard(
-    session: Session, account: Account, shard: int, *, before: int | None, limit: int
+    session: Session,
+    account: Account,
+    shard: int,
+    *,
+    before: int | None,
+    limit: int,
+    only: StatementFilter = NO_FILTER,
 ) -> StatementPage:
     if not 1 <= limit <= STATEMENT_PAGE_SIZE_MAX:
         raise errors.InvalidTransfer(f"limit must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
     debit_normal = AccountKind(account.kind) in DEBIT_NORMAL_KINDS
     sides = []
+    reservation = aliased(Transfer)
     for side, other in (("debit", "credit"), ("credit", "debit")):
+        if only.direction == ("in" if side == "debit" else "out"):
+            continue
         seq = getattr(Transfer, f"{side}_seq")
         condition = and_(
             getattr(Transfer, f"{side}_account_id") == account.id,
@@ -150,6 +181,21 @@ def statement_of_shard(
         )
         if before is not None:
             condition = and_(condition, seq < before)
+        if only.codes is not None:
+            codes = sorted(only.codes)
+            condition = and_(
+                condition,
+                or_(
+                    and_(Transfer.pending_id.is_(None), Transfer.code.in_(codes)),
+                    exists().where(
+                        reservation.id == Transfer.pending_id, reservation.code.in_(codes)
+                    ),
+                ),
+            )
+        if only.created_from is not None:
+            condition = and_(condition, Transfer.created_at >= only.created_from)
+        if only.created_until is not None:
+            condition = and_(condition, Transfer.created_at < only.created_until)
         query: Select[tuple[object, ...]] = (
             select(
                 Transfer.id,

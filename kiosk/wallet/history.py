@@ -18,16 +18,17 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from flask_babel import lazy_gettext  # type: ignore[import-untyped]
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, or_, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 import ledger
 from kiosk.wallet.history_query import Direction, HistoryQuery
 from kiosk.wallet.kinds import EXPIRY_CODE, KINDS_BY_KEY, kind_label, release_reason
-from ledger.reads import STATEMENT_PAGE_SIZE_MAX, StatementLine, StatementPage
-from ledger.schema import Account, AccountKind, OpenReservation, Phase, Transfer
+from ledger.reads import StatementFilter, StatementLine, StatementPage
+from ledger.schema import Account, OpenReservation, Phase, Transfer
 
 HISTORY_PAGE_SIZE = 20
 SHORT_ID_LENGTH_CHARS = 8
@@ -109,10 +110,7 @@ def history_page(
     session: Session, account_id: int, query: HistoryQuery, *, now: dt.datetime
 ) -> HistoryPage:
     """One page (HISTORY_PAGE_SIZE lines) of the wallet's history, newest first."""
-    if query.filtered:
-        page = filtered_statement(session, account_id, query, limit=HISTORY_PAGE_SIZE)
-    else:
-        page = ledger.statement(session, account_id, before=query.before, limit=HISTORY_PAGE_SIZE)
+    page = filtered_statement(session, account_id, query, limit=HISTORY_PAGE_SIZE)
     return HistoryPage(describe(session, page.lines, now=now), page.next_before)
 
 
@@ -150,83 +148,20 @@ def receipt(
 def filtered_statement(
     session: Session, account_id: int, query: HistoryQuery, *, limit: int
 ) -> StatementPage:
-    """`ledger.statement` of a wallet with the query's filters applied in the database.
-
-    The same keyset (the wallet's own sequence number) and the same lines as the ledger's
-    statement, of which this returns the ones that match; the tests hold the two equal.
-    """
-    assert 1 <= limit <= STATEMENT_PAGE_SIZE_MAX
-    account = ledger.get_account(session, account_id)
-    # A wallet is credit-normal and has one balance row: money in is its credit side.
-    assert account.kind == AccountKind.CITIZEN_WALLET and account.shard_count == 1
-    original = aliased(Transfer)
-    sides: list[Select[tuple[object, ...]]] = []
-    for side, other in (("debit", "credit"), ("credit", "debit")):
-        if (query.direction is Direction.IN and side == "debit") or (
-            query.direction is Direction.OUT and side == "credit"
-        ):
-            continue
-        seq = getattr(Transfer, f"{side}_seq")
-        conditions: list[ColumnElement[bool]] = [
-            getattr(Transfer, f"{side}_account_id") == account_id,
-            getattr(Transfer, f"{side}_shard") == 0,
-        ]
-        if query.before is not None:
-            conditions.append(seq < query.before)
-        if query.kind is not None:
-            codes = sorted(KINDS_BY_KEY[query.kind].codes)
-            # A resolution belongs to the kind of the reservation it resolves.
-            conditions.append(
-                or_(
-                    and_(Transfer.pending_id.is_(None), Transfer.code.in_(codes)),
-                    exists().where(original.id == Transfer.pending_id, original.code.in_(codes)),
-                )
-            )
-        if query.created_from is not None:
-            conditions.append(Transfer.created_at >= query.created_from)
-        if query.created_until is not None:
-            conditions.append(Transfer.created_at < query.created_until)
-        sides.append(
-            select(
-                Transfer.id,
-                seq.label("seq"),
-                Transfer.created_at,
-                Transfer.phase,
-                Transfer.code,
-                Transfer.memo,
-                getattr(Transfer, f"{other}_account_id").label("counterparty"),
-                Transfer.amount,
-                getattr(Transfer, f"{side}_balance_after").label("balance_after"),
-                Transfer.pending_id,
-                Transfer.reverses_id,
-                literal(side).label("side"),
-            )
-            .where(and_(*conditions))
-            .order_by(seq.desc())
-            .limit(limit + 1)
-        )
-    # Each side is wrapped as a subquery: SQLite refuses ORDER BY inside a compound SELECT.
-    combined = union_all(*(side.subquery().select() for side in sides)).subquery()
-    rows = session.execute(select(combined).order_by(combined.c.seq.desc()).limit(limit + 1)).all()
-    lines = [
-        StatementLine(
-            transfer_id=row.id,
-            seq=row.seq,
-            created_at=row.created_at,
-            phase=Phase(row.phase),
-            code=row.code,
-            memo=row.memo,
-            counterparty_account_id=row.counterparty,
-            amount=-row.amount if row.side == "debit" else row.amount,
-            moves_posted=row.phase in (Phase.POSTED, Phase.POST_PENDING),
-            balance_after=row.balance_after,
-            pending_id=row.pending_id,
-            reverses_id=row.reverses_id,
-        )
-        for row in rows[:limit]
-    ]
-    next_before = lines[-1].seq if len(rows) > limit else None
-    return StatementPage(lines=lines, next_before=next_before)
+    """`ledger.statement` of a wallet with the query's filters, applied in the database."""
+    directions: dict[Direction, Literal["in", "out"]] = {Direction.IN: "in", Direction.OUT: "out"}
+    return ledger.statement(
+        session,
+        account_id,
+        before=query.before,
+        limit=limit,
+        only=StatementFilter(
+            direction=directions.get(query.direction),
+            codes=None if query.kind is None else KINDS_BY_KEY[query.kind].codes,
+            created_from=query.created_from,
+            created_until=query.created_until,
+        ),
+    )
 
 
 def describe(
