@@ -12,13 +12,19 @@ VENV_STAMP := $(VENV)/.softatm-installed
 PORT ?= 8000
 NAME ?=
 LINT_PATHS := kiosk agent_portal ledger tests bench migrations deploy
+# Message catalogues: the .po files are the source, the compiled .mo files are built (not in git).
+TRANSLATIONS := kiosk/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+# Beyond Babel's defaults (_, gettext, ngettext…). Also in babel.cfg, which Babel < 2.18 ignores.
+BABEL_KEYWORDS := -k lazy_gettext -k lazy_ngettext:1,2
 
-.PHONY: help venv browser run test lint typecheck pytest bench clean
+.PHONY: help venv browser translations translations-update run test lint typecheck pytest bench clean
 
 help: ## List the targets
 	@echo "Soft ATM: make TARGET"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) \
-		| awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+		| awk 'BEGIN {FS = ":.*## "} {printf "  %-19s %s\n", $$1, $$2}'
 
 venv: $(VENV_STAMP) ## Create .venv and install Soft ATM with its dev tools (again if pyproject.toml changed)
 
@@ -36,7 +42,21 @@ browser: ## Install Debian's Chromium for the browser tests when missing (needs 
 			echo "Chromium is missing and this is not root: the browser tests will be skipped."; \
 		fi; }
 
-run: venv ## Upgrade the database, load demo data, serve on http://127.0.0.1:8000 (PORT=...)
+translations: $(MO_FILES) ## Compile the message catalogues (.po to .mo) that changed
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV_STAMP)
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS) -l $*
+
+translations-update: venv ## Extract the messages again and merge them into each .po (then translate)
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file \
+		--project=softatm --version="$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("softatm"))')" \
+		--header-comment="# Soft ATM: the message ids are the Vietnamese text." \
+		-o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --previous \
+		--ignore-obsolete
+	@echo "Now translate the new and fuzzy entries; \`make translations\` compiles them."
+
+run: venv translations ## Upgrade the database, load demo data, serve on http://127.0.0.1:8000 (PORT=...)
 	@# Every gunicorn worker must sign sessions with the same key: without SECRET_KEY, make one
 	@# for this run (sessions end when it stops).
 	export SECRET_KEY="$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')}"; \
@@ -44,7 +64,7 @@ run: venv ## Upgrade the database, load demo data, serve on http://127.0.0.1:800
 	$(BIN)/softatm demo-data; \
 	PORT=$(PORT) exec $(BIN)/gunicorn -c deploy/gunicorn.conf.py kiosk.wsgi:app
 
-test: venv browser ## Lint, type-check, then run the whole test suite
+test: venv browser translations ## Lint, type-check, then run the whole test suite
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory pytest
@@ -56,7 +76,7 @@ lint: venv ## Check style and formatting with ruff
 typecheck: venv ## Type-check with mypy (ledger strict, the rest as configured)
 	$(BIN)/mypy ledger kiosk agent_portal
 
-pytest: venv ## Run the tests only
+pytest: venv translations ## Run the tests only
 	$(BIN)/pytest
 
 bench: venv ## Run the benchmarks (one of them with NAME=ledger)

@@ -19,8 +19,9 @@ Citizens whose birth was registered abroad get a country code instead of a provi
 137/2015 art. 7); that table is not published with the circular, so such numbers are refused as
 an unknown province and need the agent's manual path.
 
-This module owns the number only: no database, no web framework. Errors carry a stable ``code`` for
-programs and a Vietnamese ``message`` that tells the person what is wrong.
+This module owns the number only: no database, no web framework (Flask-Babel's gettext alone, which
+works without an app too). Errors carry a stable ``code`` for programs and a ``message`` in the
+person's language (Vietnamese by default) that tells them what is wrong.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Final
+
+from flask_babel import gettext as _  # type: ignore[import-untyped]
+from flask_babel import lazy_gettext
 
 CITIZEN_ID_LENGTH_DIGITS: Final = 12
 # Shown digits when masking: enough for an agent to match the card in hand, too few to reuse.
@@ -121,7 +125,7 @@ class Sex(enum.StrEnum):
     FEMALE = "female"
 
 
-_SEX_WORD: Final = {Sex.MALE: "nam", Sex.FEMALE: "nữ"}
+_SEX_WORD: Final = {Sex.MALE: lazy_gettext("nam"), Sex.FEMALE: lazy_gettext("nữ")}
 
 
 class CitizenIdErrorCode(enum.StrEnum):
@@ -138,8 +142,8 @@ class CitizenIdErrorCode(enum.StrEnum):
 class CitizenIdError(ValueError):
     """A citizen ID number that is malformed or disagrees with the date of birth or sex.
 
-    ``code`` is stable for programs; ``message`` (also ``str(error)``) is Vietnamese, for the
-    person who typed the number.
+    ``code`` is stable for programs; ``message`` (also ``str(error)``) is for the person who typed
+    the number, in their language.
     """
 
     def __init__(self, code: CitizenIdErrorCode, message: str) -> None:
@@ -169,18 +173,25 @@ def normalise_citizen_id(number: str) -> str:
     """
     compact = "".join(number.split())
     if not compact:
-        raise CitizenIdError(CitizenIdErrorCode.MISSING, "Vui lòng nhập số CCCD (12 chữ số).")
+        raise CitizenIdError(CitizenIdErrorCode.MISSING, _("Vui lòng nhập số CCCD (12 chữ số)."))
     for position, character in enumerate(compact, start=1):
         if not "0" <= character <= "9":
             raise CitizenIdError(
                 CitizenIdErrorCode.NOT_DIGITS,
-                f"Số CCCD chỉ gồm các chữ số từ 0 đến 9 trên bàn phím thường; "
-                f"ký tự thứ {position} ({_describe_character(character)}) không hợp lệ.",
+                _(
+                    "Số CCCD chỉ gồm các chữ số từ 0 đến 9 trên bàn phím thường; "
+                    "ký tự thứ %(position)d (%(character)s) không hợp lệ.",
+                    position=position,
+                    character=_describe_character(character),
+                ),
             )
     if len(compact) != CITIZEN_ID_LENGTH_DIGITS:
         raise CitizenIdError(
             CitizenIdErrorCode.WRONG_LENGTH,
-            f"Số CCCD phải gồm đúng 12 chữ số; số đã nhập có {len(compact)} chữ số.",
+            _(
+                "Số CCCD phải gồm đúng 12 chữ số; số đã nhập có %(count)d chữ số.",
+                count=len(compact),
+            ),
         )
     return compact
 
@@ -193,8 +204,11 @@ def decode_citizen_id(number: str) -> CitizenIdParts:
     if province_name is None:
         raise CitizenIdError(
             CitizenIdErrorCode.UNKNOWN_PROVINCE,
-            f"Mã tỉnh nơi sinh '{province_code}' không tồn tại. Ba chữ số đầu của số CCCD "
-            f"là mã tỉnh nơi đăng ký khai sinh; vui lòng kiểm tra lại số CCCD.",
+            _(
+                "Mã tỉnh nơi sinh '%(code)s' không tồn tại. Ba chữ số đầu của số CCCD "
+                "là mã tỉnh nơi đăng ký khai sinh; vui lòng kiểm tra lại số CCCD.",
+                code=province_code,
+            ),
         )
     century_digit = int(normalised[3])
     sex = Sex.MALE if century_digit % 2 == 0 else Sex.FEMALE
@@ -225,27 +239,40 @@ def validate_citizen_id(
     if date_of_birth > today:
         raise CitizenIdError(
             CitizenIdErrorCode.DATE_OF_BIRTH_IN_FUTURE,
-            f"Ngày sinh đã nhập ({date_of_birth:%d/%m/%Y}) là một ngày trong tương lai.",
+            _(
+                "Ngày sinh đã nhập (%(date)s) là một ngày trong tương lai.",
+                date=f"{date_of_birth:%d/%m/%Y}",
+            ),
         )
     if parts.birth_year > today.year:
         # Checked before the comparison with the date of birth: the likely fault is a mistyped
         # century digit, and saying so points at the digit to fix.
         raise CitizenIdError(
             CitizenIdErrorCode.BIRTH_YEAR_IN_FUTURE,
-            f"Số CCCD cho biết năm sinh {parts.birth_year}, là năm chưa tới "
-            f"(chữ số thứ 4 là '{parts.number[3]}'). Vui lòng kiểm tra lại số CCCD.",
+            _(
+                "Số CCCD cho biết năm sinh %(year)d, là năm chưa tới "
+                "(chữ số thứ 4 là '%(digit)s'). Vui lòng kiểm tra lại số CCCD.",
+                year=parts.birth_year,
+                digit=parts.number[3],
+            ),
         )
     if parts.birth_year != date_of_birth.year:
         raise CitizenIdError(
             CitizenIdErrorCode.BIRTH_YEAR_MISMATCH,
-            f"Số CCCD cho biết năm sinh {parts.birth_year}, "
-            f"nhưng ngày sinh đã nhập là năm {date_of_birth.year}.",
+            _(
+                "Số CCCD cho biết năm sinh %(year)d, nhưng ngày sinh đã nhập là năm %(entered)d.",
+                year=parts.birth_year,
+                entered=date_of_birth.year,
+            ),
         )
     if parts.sex != sex:
         raise CitizenIdError(
             CitizenIdErrorCode.SEX_MISMATCH,
-            f"Số CCCD cho biết giới tính {_SEX_WORD[parts.sex]}, "
-            f"nhưng giới tính đã nhập là {_SEX_WORD[sex]}.",
+            _(
+                "Số CCCD cho biết giới tính %(sex)s, nhưng giới tính đã nhập là %(entered)s.",
+                sex=_SEX_WORD[parts.sex],
+                entered=_SEX_WORD[sex],
+            ),
         )
     return parts.number
 
@@ -270,7 +297,7 @@ def mask_citizen_id_last4(last4: str) -> str:
     if len(last4) != CITIZEN_ID_SHOWN_DIGITS or not all("0" <= char <= "9" for char in last4):
         raise CitizenIdError(
             CitizenIdErrorCode.WRONG_LENGTH,
-            "Bốn số cuối của CCCD phải gồm đúng 4 chữ số.",
+            _("Bốn số cuối của CCCD phải gồm đúng 4 chữ số."),
         )
     hidden = CITIZEN_ID_LENGTH_DIGITS - CITIZEN_ID_SHOWN_DIGITS
     masked = MASK_CHARACTER * hidden + last4

@@ -1,4 +1,4 @@
-"""Vietnamese error pages for every HTTP error the app returns, including a failed CSRF check.
+"""Error pages for every HTTP error the app returns, including a failed CSRF check.
 
 Each status has a title and a sentence that tells the person what to do next; the page never
 shows internal detail such as an exception message.
@@ -7,51 +7,66 @@ shows internal detail such as an exception message.
 from typing import NamedTuple
 
 from flask import Flask, render_template
+from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 from flask_wtf.csrf import CSRFError  # type: ignore[import-untyped]  # see extensions.py
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 
 class ErrorText(NamedTuple):
+    """Lazy strings: translated when a page is rendered, into the visitor's language."""
+
     title: str
     message: str
 
 
 ERROR_TEXTS: dict[int, ErrorText] = {
     400: ErrorText(
-        "Yêu cầu không hợp lệ",
-        "Hệ thống không hiểu yêu cầu này. Vui lòng quay lại trang trước và thử lại.",
+        lazy_gettext("Yêu cầu không hợp lệ"),
+        lazy_gettext("Hệ thống không hiểu yêu cầu này. Vui lòng quay lại trang trước và thử lại."),
     ),
     403: ErrorText(
-        "Không có quyền truy cập",
-        "Bạn không có quyền xem trang này. Nếu cần, hãy hỏi nhân viên bưu điện hoặc cán bộ xã.",
+        lazy_gettext("Không có quyền truy cập"),
+        lazy_gettext(
+            "Bạn không có quyền xem trang này. Nếu cần, hãy hỏi nhân viên bưu điện hoặc cán bộ xã."
+        ),
     ),
     404: ErrorText(
-        "Không tìm thấy trang",
-        "Trang bạn tìm không tồn tại hoặc đã được chuyển đi. Vui lòng kiểm tra lại địa chỉ.",
+        lazy_gettext("Không tìm thấy trang"),
+        lazy_gettext(
+            "Trang bạn tìm không tồn tại hoặc đã được chuyển đi. Vui lòng kiểm tra lại địa chỉ."
+        ),
     ),
     405: ErrorText(
-        "Thao tác không được hỗ trợ",
-        "Trang này không hỗ trợ thao tác bạn vừa thực hiện. Vui lòng quay lại trang trước.",
+        lazy_gettext("Thao tác không được hỗ trợ"),
+        lazy_gettext(
+            "Trang này không hỗ trợ thao tác bạn vừa thực hiện. Vui lòng quay lại trang trước."
+        ),
     ),
     413: ErrorText(
-        "Dữ liệu gửi lên quá lớn",
-        "Tệp hoặc biểu mẫu bạn gửi vượt quá dung lượng cho phép. Vui lòng gửi tệp nhỏ hơn.",
+        lazy_gettext("Dữ liệu gửi lên quá lớn"),
+        lazy_gettext(
+            "Tệp hoặc biểu mẫu bạn gửi vượt quá dung lượng cho phép. Vui lòng gửi tệp nhỏ hơn."
+        ),
     ),
     500: ErrorText(
-        "Hệ thống đang gặp sự cố",
-        "Đã có lỗi ngoài ý muốn. Vui lòng thử lại sau ít phút; nếu vẫn lỗi, "
-        "hãy báo cho nhân viên bưu điện.",
+        lazy_gettext("Hệ thống đang gặp sự cố"),
+        lazy_gettext(
+            "Đã có lỗi ngoài ý muốn. Vui lòng thử lại sau ít phút; nếu vẫn lỗi, "
+            "hãy báo cho nhân viên bưu điện."
+        ),
     ),
 }
 CSRF_ERROR_TEXT = ErrorText(
-    "Biểu mẫu đã hết hạn",
-    "Biểu mẫu đã hết hạn hoặc không hợp lệ nên chưa được gửi. "
-    "Vui lòng tải lại trang rồi điền và gửi lại.",
+    lazy_gettext("Biểu mẫu đã hết hạn"),
+    lazy_gettext(
+        "Biểu mẫu đã hết hạn hoặc không hợp lệ nên chưa được gửi. "
+        "Vui lòng tải lại trang rồi điền và gửi lại."
+    ),
 )
-# Statuses without their own text (429 once rate limits exist, say) still get a Vietnamese page.
+# Statuses without their own text (429 once rate limits exist, say) still get a readable page.
 FALLBACK_ERROR_TEXT = ErrorText(
-    "Không thể thực hiện yêu cầu",
-    "Yêu cầu chưa thực hiện được. Vui lòng quay lại trang trước và thử lại.",
+    lazy_gettext("Không thể thực hiện yêu cầu"),
+    lazy_gettext("Yêu cầu chưa thực hiện được. Vui lòng quay lại trang trước và thử lại."),
 )
 
 

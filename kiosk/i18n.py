@@ -11,6 +11,8 @@ from flask import Blueprint, Flask, redirect, request, session, url_for
 from flask_babel import Babel  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response
 
+from kiosk.security import local_path
+
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 
@@ -29,10 +31,7 @@ def choose_language() -> Response:
     if language in LANGUAGES:
         session["lang"] = language
     target = request.form.get("next", "")
-    # Only a path on this site: never an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("kiosk.home")
-    return redirect(target)
+    return redirect(local_path(target) or url_for("kiosk.home"))
 
 
 def init_app(app: Flask) -> None:

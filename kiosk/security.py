@@ -5,6 +5,8 @@ The policy follows OWASP ASVS 5.0 (V3, web frontend security): pages load only t
 scripts, styles and images, no inline script runs, and no other site may frame a page.
 """
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app, g
 
 from kiosk.config import Environment
@@ -48,3 +50,19 @@ def add_security_headers(response: Response) -> Response:
     if g.get("softatm_no_store", False):
         headers["Cache-Control"] = "no-store"
     return response
+
+
+def local_path(raw: str | None) -> str | None:
+    """``raw`` if it is a path on this site ("/vi?x=1"), else None: never an open redirect.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so a path
+    holding either could leave the site as "//evil.example" does: such a target is refused.
+    """
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+        return None
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in raw):
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return None
+    return raw

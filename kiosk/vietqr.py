@@ -2,8 +2,8 @@
 
 This module owns the payload text and its picture: `encode_merchant_qr` builds a payload,
 `parse_merchant_qr` checks and reads one (a market stall's printed code, say), and
-`render_merchant_qr_png` draws one. No database, no web framework, no money movement: what to do
-with a parsed code is the payments module's business.
+`render_merchant_qr_png` draws one. No database, no web framework (Flask-Babel's gettext alone, for
+the messages), no money movement: what to do with a parsed code is the payments module's business.
 
 The format
 ----------
@@ -55,6 +55,7 @@ from typing import Final
 
 import qrcode  # type: ignore[import-untyped]  # qrcode ships no type information
 import qrcode.constants  # type: ignore[import-untyped]
+from flask_babel import gettext, lazy_gettext  # type: ignore[import-untyped]
 
 NAPAS_GUID: Final = "A000000727"
 PAYLOAD_FORMAT_INDICATOR: Final = "01"
@@ -106,8 +107,8 @@ class TransferService(enum.StrEnum):
 
 # NAPAS services that are not a transfer a citizen's wallet can make.
 _REFUSED_SERVICES: Final = {
-    "QRPUSH": "thanh toán cho điểm bán do ngân hàng quản lý (QRPUSH)",
-    "QRCASH": "rút tiền tại ATM (QRCASH)",
+    "QRPUSH": lazy_gettext("thanh toán cho điểm bán do ngân hàng quản lý (QRPUSH)"),
+    "QRCASH": lazy_gettext("rút tiền tại ATM (QRCASH)"),
 }
 
 
@@ -133,9 +134,9 @@ class VietQrErrorCode(enum.StrEnum):
 class VietQrError(ValueError):
     """A payload that cannot be parsed, or fields that cannot be encoded.
 
-    ``code`` is stable for programs; ``message`` (also ``str(error)``) is Vietnamese, for the
-    person scanning or filling in a form; ``field`` is the ID path of the data object at fault
-    ("38.01.00"), when there is one.
+    ``code`` is stable for programs; ``message`` (also ``str(error)``) is for the person scanning
+    or filling in a form, in their language (Vietnamese by default); ``field`` is the ID path of
+    the data object at fault ("38.01.00"), when there is one.
     """
 
     def __init__(self, code: VietQrErrorCode, message: str, *, field: str | None = None) -> None:
@@ -145,44 +146,48 @@ class VietQrError(ValueError):
         self.field = field
 
 
-# Vietnamese names of the data objects, for messages.
+# Names of the data objects, for messages (translated when used).
 _FIELD_NAMES: Final = {
-    "00": "phiên bản dữ liệu",
-    "01": "phương thức khởi tạo",
-    "38": "thông tin người nhận NAPAS",
-    "38.00": "mã định danh NAPAS",
-    "38.01": "thông tin tổ chức thụ hưởng",
-    "38.01.00": "mã ngân hàng (BIN)",
-    "38.01.01": "số tài khoản hoặc số thẻ",
-    "38.02": "mã dịch vụ",
-    "52": "mã loại hình kinh doanh",
-    "53": "mã tiền tệ",
-    "54": "số tiền",
-    "58": "mã quốc gia",
-    "59": "tên người nhận",
-    "60": "thành phố",
-    "62": "thông tin bổ sung",
-    "62.01": "số hóa đơn",
-    "62.02": "số điện thoại",
-    "62.03": "mã cửa hàng",
-    "62.04": "mã khách hàng thân thiết",
-    "62.05": "mã tham chiếu",
-    "62.06": "mã khách hàng",
-    "62.07": "mã điểm bán",
-    "62.08": "nội dung chuyển tiền",
-    "63": "mã kiểm tra (CRC)",
+    "00": lazy_gettext("phiên bản dữ liệu"),
+    "01": lazy_gettext("phương thức khởi tạo"),
+    "38": lazy_gettext("thông tin người nhận NAPAS"),
+    "38.00": lazy_gettext("mã định danh NAPAS"),
+    "38.01": lazy_gettext("thông tin tổ chức thụ hưởng"),
+    "38.01.00": lazy_gettext("mã ngân hàng (BIN)"),
+    "38.01.01": lazy_gettext("số tài khoản hoặc số thẻ"),
+    "38.02": lazy_gettext("mã dịch vụ"),
+    "52": lazy_gettext("mã loại hình kinh doanh"),
+    "53": lazy_gettext("mã tiền tệ"),
+    "54": lazy_gettext("số tiền"),
+    "58": lazy_gettext("mã quốc gia"),
+    "59": lazy_gettext("tên người nhận"),
+    "60": lazy_gettext("thành phố"),
+    "62": lazy_gettext("thông tin bổ sung"),
+    "62.01": lazy_gettext("số hóa đơn"),
+    "62.02": lazy_gettext("số điện thoại"),
+    "62.03": lazy_gettext("mã cửa hàng"),
+    "62.04": lazy_gettext("mã khách hàng thân thiết"),
+    "62.05": lazy_gettext("mã tham chiếu"),
+    "62.06": lazy_gettext("mã khách hàng"),
+    "62.07": lazy_gettext("mã điểm bán"),
+    "62.08": lazy_gettext("nội dung chuyển tiền"),
+    "63": lazy_gettext("mã kiểm tra (CRC)"),
 }
 
 
 def _field_label(path: str) -> str:
     """How a parse error names a data object: by ID, since the reader cannot see the form."""
     name = _FIELD_NAMES.get(path)
-    return f"trường {path} ({name})" if name else f"trường {path}"
+    if name:
+        label: str = gettext("trường %(id)s (%(name)s)", id=path, name=name)
+    else:
+        label = gettext("trường %(id)s", id=path)
+    return label
 
 
 def _form_label(path: str) -> str:
     """How an encoding error names a value: by its name alone, as on the form it came from."""
-    name = _FIELD_NAMES.get(path, f"trường {path}")
+    name = str(_FIELD_NAMES.get(path) or gettext("trường %(id)s", id=path))
     return name[0].upper() + name[1:]
 
 
@@ -341,8 +346,12 @@ def encode_merchant_qr(
     if len(payload) > PAYLOAD_LENGTH_MAX_CHARS:
         raise VietQrError(
             VietQrErrorCode.TOO_LONG,
-            f"Mã QR quá dài ({len(payload)} ký tự, tối đa {PAYLOAD_LENGTH_MAX_CHARS}). "
-            f"Vui lòng rút ngắn tên hoặc nội dung.",
+            gettext(
+                "Mã QR quá dài (%(length)d ký tự, tối đa %(length_max)d). "
+                "Vui lòng rút ngắn tên hoặc nội dung.",
+                length=len(payload),
+                length_max=PAYLOAD_LENGTH_MAX_CHARS,
+            ),
         )
     return payload
 
@@ -363,8 +372,12 @@ def _tlv(field_id: str, value: str, path: str) -> str:
     if len(value) > FIELD_VALUE_LENGTH_MAX_CHARS:
         raise VietQrError(
             VietQrErrorCode.TOO_LONG,
-            f"{_form_label(path)} quá dài ({len(value)} ký tự, "
-            f"tối đa {FIELD_VALUE_LENGTH_MAX_CHARS}).",
+            gettext(
+                "%(field)s quá dài (%(length)d ký tự, tối đa %(length_max)d).",
+                field=_form_label(path),
+                length=len(value),
+                length_max=FIELD_VALUE_LENGTH_MAX_CHARS,
+            ),
             field=path,
         )
     assert value, f"empty value for {path}: checked by the caller"
@@ -376,22 +389,29 @@ def _encodable_text(text: str, path: str, length_max_chars: int) -> str:
     if not folded:
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"{_form_label(path)} không được để trống.",
+            gettext("%(field)s không được để trống.", field=_form_label(path)),
             field=path,
         )
     for char in folded:
         if not _is_printable_ascii(char):
             raise VietQrError(
                 VietQrErrorCode.INVALID_CHARACTER,
-                f"{_form_label(path)} có ký tự {_describe_character(char)} "
-                f"không dùng được trong mã QR.",
+                gettext(
+                    "%(field)s có ký tự %(character)s không dùng được trong mã QR.",
+                    field=_form_label(path),
+                    character=_describe_character(char),
+                ),
                 field=path,
             )
     if len(folded) > length_max_chars:
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"{_form_label(path)} tối đa {length_max_chars} ký tự "
-            f"(sau khi bỏ dấu); đang có {len(folded)} ký tự.",
+            gettext(
+                "%(field)s tối đa %(length_max)d ký tự (sau khi bỏ dấu); đang có %(length)d ký tự.",
+                field=_form_label(path),
+                length_max=length_max_chars,
+                length=len(folded),
+            ),
             field=path,
         )
     return folded
@@ -404,31 +424,34 @@ def _check_bank_bin(bank_bin: str) -> None:
     if len(bank_bin) != BANK_BIN_LENGTH_DIGITS or not _DIGITS.fullmatch(bank_bin):
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            "Mã ngân hàng (BIN) phải gồm đúng 6 chữ số.",
+            gettext("Mã ngân hàng (BIN) phải gồm đúng 6 chữ số."),
             field="38.01.00",
         )
 
 
 def _check_account_number(account_number: str, service: TransferService) -> None:
-    if service is TransferService.TO_CARD:
-        well_formed = _DIGITS.fullmatch(account_number) is not None
-        rule = "Số thẻ chỉ gồm chữ số"
-    else:
-        well_formed = _ACCOUNT_NUMBER.fullmatch(account_number) is not None
-        rule = "Số tài khoản chỉ gồm chữ cái không dấu và chữ số"
+    to_card = service is TransferService.TO_CARD
+    pattern = _DIGITS if to_card else _ACCOUNT_NUMBER
+    well_formed = pattern.fullmatch(account_number) is not None
     if not well_formed or len(account_number) > ACCOUNT_NUMBER_LENGTH_MAX_CHARS:
-        raise VietQrError(
-            VietQrErrorCode.INVALID_FIELD,
-            f"{rule}, từ 1 đến {ACCOUNT_NUMBER_LENGTH_MAX_CHARS} ký tự.",
-            field="38.01.01",
-        )
+        if to_card:
+            message = gettext(
+                "Số thẻ chỉ gồm chữ số, từ 1 đến %(length_max)d ký tự.",
+                length_max=ACCOUNT_NUMBER_LENGTH_MAX_CHARS,
+            )
+        else:
+            message = gettext(
+                "Số tài khoản chỉ gồm chữ cái không dấu và chữ số, từ 1 đến %(length_max)d ký tự.",
+                length_max=ACCOUNT_NUMBER_LENGTH_MAX_CHARS,
+            )
+        raise VietQrError(VietQrErrorCode.INVALID_FIELD, message, field="38.01.01")
 
 
 def _check_merchant_category_code(code: str) -> None:
     if len(code) != 4 or not _DIGITS.fullmatch(code):
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            "Mã loại hình kinh doanh (MCC) phải gồm đúng 4 chữ số.",
+            gettext("Mã loại hình kinh doanh (MCC) phải gồm đúng 4 chữ số."),
             field="52",
         )
 
@@ -443,8 +466,10 @@ def _check_amount(amount_vnd: int) -> None:
     ):
         raise VietQrError(
             VietQrErrorCode.INVALID_AMOUNT,
-            f"Số tiền phải là số đồng nguyên, lớn hơn 0 và tối đa "
-            f"{_format_vnd(AMOUNT_MAX_VND)} đồng.",
+            gettext(
+                "Số tiền phải là số đồng nguyên, lớn hơn 0 và tối đa %(amount_max)s đồng.",
+                amount_max=_format_vnd(AMOUNT_MAX_VND),
+            ),
             field="54",
         )
 
@@ -461,19 +486,29 @@ def parse_merchant_qr(payload: str) -> MerchantQr:
     """
     text = payload.strip()
     if not text:
-        raise VietQrError(VietQrErrorCode.EMPTY, "Chưa có nội dung mã QR. Vui lòng quét lại.")
+        raise VietQrError(
+            VietQrErrorCode.EMPTY, gettext("Chưa có nội dung mã QR. Vui lòng quét lại.")
+        )
     if len(text) > PAYLOAD_LENGTH_MAX_CHARS:
         raise VietQrError(
             VietQrErrorCode.TOO_LONG,
-            f"Nội dung mã QR quá dài ({len(text)} ký tự, tối đa {PAYLOAD_LENGTH_MAX_CHARS}); "
-            f"đây không phải mã VietQR.",
+            gettext(
+                "Nội dung mã QR quá dài (%(length)d ký tự, tối đa %(length_max)d); "
+                "đây không phải mã VietQR.",
+                length=len(text),
+                length_max=PAYLOAD_LENGTH_MAX_CHARS,
+            ),
         )
     for position, char in enumerate(text, start=1):
         if not _is_printable_ascii(char):
             raise VietQrError(
                 VietQrErrorCode.INVALID_CHARACTER,
-                f"Mã QR có ký tự {_describe_character(char)} ở vị trí {position}, "
-                f"không được phép trong mã VietQR.",
+                gettext(
+                    "Mã QR có ký tự %(character)s ở vị trí %(position)d, "
+                    "không được phép trong mã VietQR.",
+                    character=_describe_character(char),
+                    position=position,
+                ),
             )
     _check_crc(text)
 
@@ -482,7 +517,9 @@ def parse_merchant_qr(payload: str) -> MerchantQr:
     if root[0][0] != "00" or root[-1] != ("63", text[-_CRC_LENGTH_CHARS:]):
         raise VietQrError(
             VietQrErrorCode.MALFORMED,
-            "Mã QR sai cấu trúc: trường 00 phải đứng đầu và trường 63 (mã kiểm tra) đứng cuối.",
+            gettext(
+                "Mã QR sai cấu trúc: trường 00 phải đứng đầu và trường 63 (mã kiểm tra) đứng cuối."
+            ),
         )
     root_fields = _unique(root, "")
     ignored: list[str] = []
@@ -490,8 +527,11 @@ def parse_merchant_qr(payload: str) -> MerchantQr:
     if root_fields["00"] != PAYLOAD_FORMAT_INDICATOR:
         raise VietQrError(
             VietQrErrorCode.UNSUPPORTED_FORMAT,
-            f"Phiên bản dữ liệu của mã QR là '{root_fields['00']}', không phải '01' "
-            f"như chuẩn VietQR quy định.",
+            gettext(
+                "Phiên bản dữ liệu của mã QR là '%(version)s', không phải '01' "
+                "như chuẩn VietQR quy định.",
+                version=root_fields["00"],
+            ),
             field="00",
         )
     initiation = _parse_initiation(root_fields)
@@ -499,28 +539,35 @@ def parse_merchant_qr(payload: str) -> MerchantQr:
         if tip_id in root_fields:
             raise VietQrError(
                 VietQrErrorCode.UNSUPPORTED_FIELD,
-                "Mã QR có yêu cầu tiền boa hoặc phí dịch vụ (trường 55-57), "
-                "hệ thống chưa hỗ trợ loại mã này.",
+                gettext(
+                    "Mã QR có yêu cầu tiền boa hoặc phí dịch vụ (trường 55-57), "
+                    "hệ thống chưa hỗ trợ loại mã này."
+                ),
                 field=tip_id,
             )
     if "38" not in root_fields:
         raise VietQrError(
             VietQrErrorCode.NOT_VIETQR,
-            "Mã QR này không phải mã VietQR chuyển khoản qua NAPAS (không có trường 38).",
+            gettext("Mã QR này không phải mã VietQR chuyển khoản qua NAPAS (không có trường 38)."),
         )
     bank_bin, account_number, service = _parse_merchant_account(root_fields["38"], ignored)
     currency = _require(root_fields, "53")
     if currency != CURRENCY_VND:
         raise VietQrError(
             VietQrErrorCode.UNSUPPORTED_CURRENCY,
-            f"Mã QR dùng đơn vị tiền tệ '{currency}', không phải đồng Việt Nam (704).",
+            gettext(
+                "Mã QR dùng đơn vị tiền tệ '%(currency)s', không phải đồng Việt Nam (704).",
+                currency=currency,
+            ),
             field="53",
         )
     country = _require(root_fields, "58")
     if country != COUNTRY_VIETNAM:
         raise VietQrError(
             VietQrErrorCode.UNSUPPORTED_COUNTRY,
-            f"Mã QR thuộc quốc gia '{country}', không phải Việt Nam (VN).",
+            gettext(
+                "Mã QR thuộc quốc gia '%(country)s', không phải Việt Nam (VN).", country=country
+            ),
             field="58",
         )
     merchant_category_code = root_fields.get("52")
@@ -554,22 +601,26 @@ def _check_crc(text: str) -> None:
     if tag_start < 0 or text[tag_start : tag_start + len(_CRC_TAG)] != _CRC_TAG:
         raise VietQrError(
             VietQrErrorCode.MISSING_CRC,
-            "Mã QR không có mã kiểm tra ở cuối (trường 63), có thể bị quét thiếu. "
-            "Vui lòng quét lại.",
+            gettext(
+                "Mã QR không có mã kiểm tra ở cuối (trường 63), có thể bị quét thiếu. "
+                "Vui lòng quét lại."
+            ),
             field="63",
         )
     given = text[-_CRC_LENGTH_CHARS:]
     if not _HEX4.fullmatch(given):
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"Mã kiểm tra (trường 63) '{given}' phải gồm 4 chữ số hệ 16.",
+            gettext("Mã kiểm tra (trường 63) '%(crc)s' phải gồm 4 chữ số hệ 16.", crc=given),
             field="63",
         )
     if given.upper() != payload_crc(text[:-_CRC_LENGTH_CHARS]):
         raise VietQrError(
             VietQrErrorCode.CRC_MISMATCH,
-            "Mã QR bị sai mã kiểm tra: mã bị hỏng, bị sửa hoặc quét chưa đủ. Vui lòng quét lại; "
-            "nếu vẫn lỗi, đừng chuyển tiền theo mã này.",
+            gettext(
+                "Mã QR bị sai mã kiểm tra: mã bị hỏng, bị sửa hoặc quét chưa đủ. "
+                "Vui lòng quét lại; nếu vẫn lỗi, đừng chuyển tiền theo mã này."
+            ),
             field="63",
         )
 
@@ -582,20 +633,32 @@ def _parse_template(text: str, path: str) -> list[tuple[str, str]]:
         field_id, length_text = text[position : position + 2], text[position + 2 : position + 4]
         object_path = f"{path}.{field_id}" if path else field_id
         if len(length_text) < 2 or not _DIGITS.fullmatch(field_id + length_text):
-            raise VietQrError(
-                VietQrErrorCode.MALFORMED,
-                f"Mã QR sai cấu trúc ở vị trí {position + 1}"
-                f"{' trong ' + _field_label(path) if path else ''}: "
-                f"cần 2 chữ số mã trường và 2 chữ số độ dài.",
-                field=path or None,
-            )
+            if path:
+                message = gettext(
+                    "Mã QR sai cấu trúc ở vị trí %(position)d trong %(field)s: "
+                    "cần 2 chữ số mã trường và 2 chữ số độ dài.",
+                    position=position + 1,
+                    field=_field_label(path),
+                )
+            else:
+                message = gettext(
+                    "Mã QR sai cấu trúc ở vị trí %(position)d: "
+                    "cần 2 chữ số mã trường và 2 chữ số độ dài.",
+                    position=position + 1,
+                )
+            raise VietQrError(VietQrErrorCode.MALFORMED, message, field=path or None)
         length = int(length_text)
         value = text[position + 4 : position + 4 + length]
         if length == 0 or len(value) < length:
             raise VietQrError(
                 VietQrErrorCode.MALFORMED,
-                f"Mã QR sai cấu trúc: {_field_label(object_path)} khai báo độ dài {length} "
-                f"nhưng chỉ có {len(value)} ký tự.",
+                gettext(
+                    "Mã QR sai cấu trúc: %(field)s khai báo độ dài %(length)d "
+                    "nhưng chỉ có %(found)d ký tự.",
+                    field=_field_label(object_path),
+                    length=length,
+                    found=len(value),
+                ),
                 field=object_path,
             )
         objects.append((field_id, value))
@@ -610,7 +673,10 @@ def _unique(objects: list[tuple[str, str]], path: str) -> dict[str, str]:
         if field_id in by_id:
             raise VietQrError(
                 VietQrErrorCode.DUPLICATE_FIELD,
-                f"Mã QR sai cấu trúc: {_field_label(object_path)} xuất hiện hai lần.",
+                gettext(
+                    "Mã QR sai cấu trúc: %(field)s xuất hiện hai lần.",
+                    field=_field_label(object_path),
+                ),
                 field=object_path,
             )
         by_id[field_id] = value
@@ -623,7 +689,7 @@ def _require(objects: dict[str, str], field_id: str, path: str = "") -> str:
     if value is None:
         raise VietQrError(
             VietQrErrorCode.MISSING_FIELD,
-            f"Mã QR thiếu {_field_label(object_path)}.",
+            gettext("Mã QR thiếu %(field)s.", field=_field_label(object_path)),
             field=object_path,
         )
     return value
@@ -636,8 +702,11 @@ def _parse_initiation(root_fields: dict[str, str]) -> Initiation:
     except ValueError:
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"Phương thức khởi tạo (trường 01) là '{value}', phải là '11' (mã tĩnh) "
-            f"hoặc '12' (mã động).",
+            gettext(
+                "Phương thức khởi tạo (trường 01) là '%(value)s', phải là '11' (mã tĩnh) "
+                "hoặc '12' (mã động).",
+                value=value,
+            ),
             field="01",
         ) from None
 
@@ -648,7 +717,9 @@ def _parse_merchant_account(value: str, ignored: list[str]) -> tuple[str, str, T
     if guid != NAPAS_GUID:
         raise VietQrError(
             VietQrErrorCode.NOT_VIETQR,
-            f"Mã QR này không phải mã VietQR của NAPAS (mã định danh '{guid}').",
+            gettext(
+                "Mã QR này không phải mã VietQR của NAPAS (mã định danh '%(guid)s').", guid=guid
+            ),
             field="38.00",
         )
     beneficiary = _unique(_parse_template(_require(merchant_account, "01", "38"), "38.01"), "38.01")
@@ -658,8 +729,11 @@ def _parse_merchant_account(value: str, ignored: list[str]) -> tuple[str, str, T
     if service_code in _REFUSED_SERVICES:
         raise VietQrError(
             VietQrErrorCode.UNSUPPORTED_SERVICE,
-            f"Đây là mã QR {_REFUSED_SERVICES[service_code]}, không phải mã chuyển khoản; "
-            f"ví điện tử không thanh toán được mã này.",
+            gettext(
+                "Đây là mã QR %(service)s, không phải mã chuyển khoản; "
+                "ví điện tử không thanh toán được mã này.",
+                service=_REFUSED_SERVICES[service_code],
+            ),
             field="38.02",
         )
     try:
@@ -667,8 +741,11 @@ def _parse_merchant_account(value: str, ignored: list[str]) -> tuple[str, str, T
     except ValueError:
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"Mã dịch vụ (trường 38.02) '{service_code}' không hợp lệ; phải là QRIBFTTA "
-            f"(chuyển đến tài khoản) hoặc QRIBFTTC (chuyển đến thẻ).",
+            gettext(
+                "Mã dịch vụ (trường 38.02) '%(service)s' không hợp lệ; phải là QRIBFTTA "
+                "(chuyển đến tài khoản) hoặc QRIBFTTC (chuyển đến thẻ).",
+                service=service_code,
+            ),
             field="38.02",
         ) from None
     _check_bank_bin(bank_bin)
@@ -685,7 +762,11 @@ def _parse_amount(value: str) -> int:
     if match is None or len(value) > AMOUNT_LENGTH_MAX_CHARS or int(match["whole"]) == 0:
         raise VietQrError(
             VietQrErrorCode.INVALID_AMOUNT,
-            f"Số tiền trong mã QR ('{value}') không hợp lệ: phải là số đồng nguyên, lớn hơn 0.",
+            gettext(
+                "Số tiền trong mã QR ('%(value)s') không hợp lệ: "
+                "phải là số đồng nguyên, lớn hơn 0.",
+                value=value,
+            ),
             field="54",
         )
     return int(match["whole"])
@@ -695,7 +776,11 @@ def _parsed_text(value: str | None, path: str, length_max_chars: int) -> str | N
     if value is not None and len(value) > length_max_chars:
         raise VietQrError(
             VietQrErrorCode.INVALID_FIELD,
-            f"Mã QR có {_field_label(path)} dài quá {length_max_chars} ký tự.",
+            gettext(
+                "Mã QR có %(field)s dài quá %(length_max)d ký tự.",
+                field=_field_label(path),
+                length_max=length_max_chars,
+            ),
             field=path,
         )
     return value

@@ -10,7 +10,6 @@ JavaScript: the commune is chosen in a second step of the registration form.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -38,7 +37,7 @@ from kiosk.formatting import local_time, local_today
 from kiosk.pii import vault
 from kiosk.places.models import Province
 from kiosk.places.seed import communes_of, provinces
-from kiosk.security import mark_no_store
+from kiosk.security import local_path, mark_no_store
 
 blueprint = Blueprint("citizens", __name__)
 
@@ -50,18 +49,6 @@ PENDING_TOTP_PURPOSE = "totp_pending_secret"
 PRINCIPAL_KIND = credentials.PRINCIPAL_KIND
 
 Page = str | tuple[str, int]
-
-
-def local_path(raw: str | None) -> str | None:
-    """``raw`` if it is a path on this site ("/vi?x=1"), else None: never an open redirect."""
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
-        return None
-    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in raw):
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme or parts.netloc:
-        return None
-    return raw
 
 
 def _home_url() -> str:
