@@ -17,7 +17,10 @@ sharded account has no balance rule, since a limit needs one row to check.
 A *pending* transfer reserves money (a withdrawal code). It is resolved at most once: posted,
 voided, or voided on expiry. The open reservation's row is deleted by the resolution, and a UNIQUE
 constraint on `transfers.pending_id` backs that up; an expired reservation never counts against the
-available balance, and the sweeper voids expired ones in bulk.
+available balance that `balance()` reports, and the sweeper voids expired ones in bulk. A posting
+is checked against the stored totals, where an expired reservation stays until it is voided: a
+caller about to spend from an account first voids that account's expired reservations
+(`void_expired_reservations(account_id=...)`), as the citizen app does before every payment.
 
 Nothing is updated or deleted in `transfers` (a trigger refuses it); a mistake is corrected by a
 reversing transfer that names the original. Every transfer carries a caller-chosen idempotency key:
@@ -27,8 +30,9 @@ Tamper evidence: each transfer's digest is chained into the hash chain of each a
 (per account, whose row is locked anyway — a single global chain would serialise every writer). The
 verification command replays every chain and recomputes every total from the transfers.
 
-Locks are always taken in the same order — reservations by id, then balance rows by (account,
-shard) — so concurrent calls cannot deadlock. On PostgreSQL a whole batch is one round trip to the
+Locks are always taken in the same order — the batch's idempotency keys (PostgreSQL advisory
+locks), reservations by id, then balance rows by (account, shard) — so concurrent calls cannot
+deadlock, and a second call with a key in flight waits for the first and then replays it. On PostgreSQL a whole batch is one round trip to the
 `ledger_apply` function; elsewhere a portable path does the same in a few statements.
 
 Calls flush but never commit: the caller's unit of work commits, or rolls back after an error.

@@ -408,6 +408,11 @@ def post_transfer(
 # --- PostgreSQL: one round trip -----------------------------------------------------------------
 
 _APPLY_SQL = text("SELECT ledger_apply(CAST(:batch AS jsonb), :now)")
+# Transaction-scoped advisory locks on the batch's idempotency keys, in a fixed order.
+_KEY_LOCKS_SQL = text(
+    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h "
+    "FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS s"
+)
 
 # SQLSTATEs raised by ledger_apply (class SA is not used by PostgreSQL itself).
 _SQLSTATE_ERRORS: dict[str, Callable[[str], errors.LedgerError]] = {
@@ -535,6 +540,9 @@ def _apply_portable(
     session: Session, prepared: list[_Prepared], batch_id: uuid.UUID, now: dt.datetime
 ) -> list[TransferResult]:
     keys = [p.request.key for p in prepared]
+    if session.get_bind().dialect.name == "postgresql":
+        # The same key locks as ledger_apply's, so the two paths also wait for each other.
+        session.execute(_KEY_LOCKS_SQL, {"keys": keys})
     if session.scalar(select(Transfer.id).where(Transfer.idempotency_key.in_(keys)).limit(1)):
         return _replay(session, [p.request for p in prepared])
 
@@ -634,6 +642,13 @@ def _apply_portable(
     for account_id, shard in wanted:
         if (account_id, shard) not in totals:
             raise errors.AccountNotFound(account_id)
+    # Under the locks of both accounts, so a concurrent reversal of the same transfer is seen.
+    if reversed_ids:
+        already = session.scalar(
+            select(Transfer.reverses_id).where(Transfer.reverses_id.in_(reversed_ids)).limit(1)
+        )
+        if already is not None:
+            raise errors.AlreadyReversed(already)
 
     # 4. Apply in memory, in order; refuse before anything is written.
     transfer_rows: list[dict[str, Any]] = []
@@ -699,6 +714,23 @@ def _apply_portable(
         )
 
     # 5. Write: totals, transfers, reservations opened and closed.
+    try:
+        _write(session, totals, transfer_rows, pending_ids)
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None) or ""
+        translated = _translate_unique(constraint, prepared)
+        if translated is None:
+            raise
+        raise translated from error
+    return results
+
+
+def _write(
+    session: Session,
+    totals: dict[tuple[int, int], _Totals],
+    transfer_rows: list[dict[str, Any]],
+    pending_ids: list[uuid.UUID],
+) -> None:
     balance_table = balances_table
     session.execute(
         update(balance_table)
@@ -749,7 +781,6 @@ def _apply_portable(
         session.execute(
             delete(reservations_table).where(reservations_table.c.pending_id.in_(pending_ids))
         )
-    return results
 
 
 def _originals(session: Session, reversed_ids: list[uuid.UUID]) -> dict[uuid.UUID, Transfer]:
@@ -759,17 +790,12 @@ def _originals(session: Session, reversed_ids: list[uuid.UUID]) -> dict[uuid.UUI
         row.id: row
         for row in session.scalars(select(Transfer).where(Transfer.id.in_(reversed_ids)))
     }
-    already = set(
-        session.scalars(select(Transfer.reverses_id).where(Transfer.reverses_id.in_(reversed_ids)))
-    )
     for transfer_id in reversed_ids:
         original = originals.get(transfer_id)
         if original is None:
             raise errors.TransferNotFound(transfer_id)
         if original.phase not in (Phase.POSTED, Phase.POST_PENDING):
             raise errors.NotReversible(transfer_id)
-        if transfer_id in already:
-            raise errors.AlreadyReversed(transfer_id)
     return originals
 
 

@@ -64,12 +64,17 @@ BEGIN
            v_debit, v_credit, v_amount
       FROM jsonb_array_elements(v_items) WITH ORDINALITY AS x(e, o);
 
+    -- Lock order, always: idempotency keys, reservations by id, balance rows by (account,
+    -- shard). The key locks make a second caller with the same key wait for the first to
+    -- commit or roll back, whichever accounts (or shards) the two would touch.
+    PERFORM pg_advisory_xact_lock(h)
+       FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(v_keys) AS k ORDER BY h) s;
+
     -- A replay: the caller compares the stored originals with its request.
     IF EXISTS (SELECT 1 FROM transfers WHERE idempotency_key = ANY (v_keys)) THEN
         RETURN jsonb_build_object('replay', true);
     END IF;
 
-    -- Lock order, always: reservations by id, then balance rows by (account, shard).
     PERFORM 1 FROM open_reservations WHERE pending_id = ANY (v_pending)
      ORDER BY pending_id FOR UPDATE;
 
@@ -105,10 +110,6 @@ BEGIN
                 RAISE EXCEPTION 'transfer not reversible'
                     USING ERRCODE = 'SA007', DETAIL = v_reverses[i]::text;
             END IF;
-            IF EXISTS (SELECT 1 FROM transfers WHERE reverses_id = v_reverses[i]) THEN
-                RAISE EXCEPTION 'transfer already reversed'
-                    USING ERRCODE = 'SA008', DETAIL = v_reverses[i]::text;
-            END IF;
             v_debit[i] := v_original.credit_account_id;
             v_dshard[i] := v_original.credit_shard;
             v_credit[i] := v_original.debit_account_id;
@@ -138,11 +139,15 @@ BEGIN
                 AS u(account_id, shard))
      ORDER BY b.account_id, b.shard FOR UPDATE;
 
-    -- A concurrent call with the same keys held the same locks; now that we have them, it has
-    -- committed or rolled back, and this fresh snapshot shows which.
-    IF EXISTS (SELECT 1 FROM transfers WHERE idempotency_key = ANY (v_keys)) THEN
-        RETURN jsonb_build_object('replay', true);
-    END IF;
+    -- A reversal is checked under the locks of both accounts it moves: a concurrent reversal of
+    -- the same transfer has committed or rolled back by now, and this snapshot shows which.
+    FOR i IN 1 .. n LOOP
+        IF v_reverses[i] IS NOT NULL
+           AND EXISTS (SELECT 1 FROM transfers WHERE reverses_id = v_reverses[i]) THEN
+            RAISE EXCEPTION 'transfer already reversed'
+                USING ERRCODE = 'SA008', DETAIL = v_reverses[i]::text;
+        END IF;
+    END LOOP;
 
     FOR i IN 1 .. n LOOP
         v_posted := CASE v_phase[i] WHEN 'posted' THEN v_amount[i]
