@@ -19,10 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ledger
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear
 from kiosk.citizens import limits
+from kiosk.citizens.credentials import count_attempt_in_request
 from kiosk.citizens.models import Citizen
+from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.codes import tokens
-from kiosk.formatting import vnd
+from kiosk.formatting import local_time, vnd
 from kiosk.keys import code_key_ring
 from kiosk.payments.models import Biller, CodeKind, CodeStatus, IssuedCode
 from kiosk.pii import vault
@@ -354,6 +357,56 @@ def open_codes(session: Session, citizen: Citizen, now: dt.datetime) -> list[Iss
             .limit(OPEN_CODES_PER_CITIZEN_MAX)
         )
     )
+
+
+class FallbackRefused(Exception):
+    """Typed digits and a phone number name no open code (or the phone is locked for a while)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime) -> IssuedCode:
+    """The open code whose numeric fallback the citizen read out, for the agent's counter.
+
+    Useless without the citizen's phone number, and each phone allows FALLBACK_CODE_POLICY's few
+    tries before it locks: the attempt is counted before the digits are compared, and a match
+    clears the count. Raises `FallbackRefused` with a message for the agent.
+    """
+    try:
+        phone = normalise_phone(phone)
+    except PhoneInvalid:
+        raise FallbackRefused(_("Số điện thoại không đúng.")) from None
+    typed = "".join(character for character in digits if not character.isspace())
+    if len(typed) != FALLBACK_CODE_DIGITS or not (typed.isascii() and typed.isdigit()):
+        raise FallbackRefused(_("Mã số dự phòng gồm đúng 8 chữ số."))
+    key = f"fallback:{phone}"
+    try:
+        count_attempt_in_request(session, key, FALLBACK_CODE_POLICY, now)
+    except Locked as locked:
+        raise FallbackRefused(
+            _(
+                "Đã nhập sai mã số nhiều lần cho số điện thoại này. Thử lại sau %(time)s "
+                "hoặc quét mã QR.",
+                time=local_time(locked.until, "%H:%M"),
+            )
+        ) from None
+    candidates = session.scalars(
+        select(IssuedCode)
+        .join(Citizen, Citizen.id == IssuedCode.citizen_id)
+        .where(
+            Citizen.phone == phone,
+            IssuedCode.status == CodeStatus.OPEN,
+            IssuedCode.expires_at > now,
+        )
+        .limit(OPEN_CODES_PER_CITIZEN_MAX)
+    ).all()
+    for record in candidates:
+        if fallback_matches(record, typed, now):
+            clear(session, key)
+            return record
+    raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
 
 
 def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int:

@@ -192,3 +192,35 @@ def test_payment_code_for_a_bill(app: Flask, client: FlaskClient) -> None:
     record = the_code(app, citizen.id)
     assert (record.kind, record.bill_reference, record.amount) == ("payment", "PE0123456", 356_000)
     assert available(app, citizen.wallet_account_id) == 544_000
+
+
+def test_fallback_digits_find_the_code_only_with_the_phone_and_lock_after_guesses(
+    app: Flask, client: FlaskClient
+) -> None:
+    citizen = signed_in(app, client, balance_vnd=600_000)
+    client.post("/rut-tien", data={"so_tien": "200000"})
+    record = the_code(app, citizen.id)
+    now = dt.datetime.now(dt.UTC)
+    # A request context: the refusals are messages in the agent's language.
+    with app.test_request_context():
+        digits = codes.fallback_digits(record, now)
+        wrong = f"{(int(digits) + 1) % 10**8:08d}"
+        with database.database().sessions() as db:
+            spaced = f"{digits[:4]} {digits[4:]}"
+            assert codes.find_by_fallback(db, citizen.phone, spaced, now).id == record.id
+            db.commit()  # as the counter's request would: the match cleared the count
+            other_phone = citizen_support.unique_phone()
+            with pytest.raises(codes.FallbackRefused, match="không khớp"):
+                codes.find_by_fallback(db, other_phone, digits, now)
+            with pytest.raises(codes.FallbackRefused, match="8 chữ số"):
+                codes.find_by_fallback(db, citizen.phone, "1234", now)
+            for _attempt in range(5):
+                with pytest.raises(codes.FallbackRefused, match="không khớp"):
+                    codes.find_by_fallback(db, citizen.phone, wrong, now)
+            # Locked now, even for the right digits: guessing 10^8 codes is out of reach.
+            with pytest.raises(codes.FallbackRefused, match="nhiều lần"):
+                codes.find_by_fallback(db, citizen.phone, digits, now)
+        # A later window shows other digits; the ones just read out still work for one window.
+        ttl = dt.timedelta(seconds=app.config["FALLBACK_CODE_TTL_S"])
+        assert codes.fallback_matches(record, digits, now + ttl)
+        assert not codes.fallback_matches(record, digits, now + 3 * ttl)
