@@ -36,6 +36,7 @@ DECLARE
     v_dshard smallint[] := '{}';
     v_cshard smallint[] := '{}';
     v_results jsonb[] := '{}';
+    v_key text;
     v_reservation open_reservations%ROWTYPE;
     v_original transfers%ROWTYPE;
     v_count smallint;
@@ -70,10 +71,14 @@ BEGIN
     PERFORM pg_advisory_xact_lock(h)
        FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(v_keys) AS k ORDER BY h) s;
 
-    -- A replay: the caller compares the stored originals with its request.
-    IF EXISTS (SELECT 1 FROM transfers WHERE idempotency_key = ANY (v_keys)) THEN
-        RETURN jsonb_build_object('replay', true);
-    END IF;
+    -- A replay: the caller compares the stored originals with its request. One equality probe
+    -- per key: "= ANY (array)" was planned as a scan of the whole table on a database without
+    -- statistics, and PL/pgSQL keeps that plan for the life of the connection.
+    FOREACH v_key IN ARRAY v_keys LOOP
+        IF EXISTS (SELECT 1 FROM transfers WHERE idempotency_key = v_key) THEN
+            RETURN jsonb_build_object('replay', true);
+        END IF;
+    END LOOP;
 
     PERFORM 1 FROM open_reservations WHERE pending_id = ANY (v_pending)
      ORDER BY pending_id FOR UPDATE;
