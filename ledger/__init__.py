@@ -32,8 +32,9 @@ verification command replays every chain and recomputes every total from the tra
 
 Locks are always taken in the same order — the batch's idempotency keys (PostgreSQL advisory
 locks), reservations by id, then balance rows by (account, shard) — so concurrent calls cannot
-deadlock, and a second call with a key in flight waits for the first and then replays it. On PostgreSQL a whole batch is one round trip to the
-`ledger_apply` function; elsewhere a portable path does the same in a few statements.
+deadlock, and a second call with a key in flight waits for the first and then replays it.
+On PostgreSQL a whole batch is one round trip to the `ledger_apply` function; elsewhere a
+portable path does the same in a few statements.
 
 Calls flush but never commit: the caller's unit of work commits, or rolls back after an error.
 """
