@@ -40,6 +40,7 @@ DECLARE
     v_reservation open_reservations%ROWTYPE;
     v_original transfers%ROWTYPE;
     v_count smallint;
+    v_credit_count smallint;
     v_posted bigint;
     v_pending_delta bigint;
     v_dseq bigint;
@@ -80,8 +81,11 @@ BEGIN
         END IF;
     END LOOP;
 
-    PERFORM 1 FROM open_reservations WHERE pending_id = ANY (v_pending)
-     ORDER BY pending_id FOR UPDATE;
+    -- Only a batch that resolves reservations has any to lock (most batches resolve none).
+    IF array_remove(v_pending, NULL) <> '{}' THEN
+        PERFORM 1 FROM open_reservations WHERE pending_id = ANY (v_pending)
+         ORDER BY pending_id FOR UPDATE;
+    END IF;
 
     FOR i IN 1 .. n LOOP
         IF v_pending[i] IS NOT NULL THEN
@@ -123,18 +127,20 @@ BEGIN
         ELSE
             -- A hot account is split into shards; each connection writes to its own shard, so
             -- concurrent writers do not queue on one row.
-            SELECT shard_count INTO v_count FROM accounts WHERE id = v_debit[i];
-            IF NOT FOUND THEN
+            SELECT max(shard_count) FILTER (WHERE id = v_debit[i]),
+                   max(shard_count) FILTER (WHERE id = v_credit[i])
+              INTO v_count, v_credit_count
+              FROM accounts WHERE id IN (v_debit[i], v_credit[i]);
+            IF v_count IS NULL THEN
                 RAISE EXCEPTION 'account not found'
                     USING ERRCODE = 'SA005', DETAIL = v_debit[i]::text;
             END IF;
-            v_dshard[i] := pg_backend_pid() % v_count;
-            SELECT shard_count INTO v_count FROM accounts WHERE id = v_credit[i];
-            IF NOT FOUND THEN
+            IF v_credit_count IS NULL THEN
                 RAISE EXCEPTION 'account not found'
                     USING ERRCODE = 'SA005', DETAIL = v_credit[i]::text;
             END IF;
-            v_cshard[i] := pg_backend_pid() % v_count;
+            v_dshard[i] := pg_backend_pid() % v_count;
+            v_cshard[i] := pg_backend_pid() % v_credit_count;
         END IF;
     END LOOP;
 
@@ -146,13 +152,15 @@ BEGIN
 
     -- A reversal is checked under the locks of both accounts it moves: a concurrent reversal of
     -- the same transfer has committed or rolled back by now, and this snapshot shows which.
-    FOR i IN 1 .. n LOOP
-        IF v_reverses[i] IS NOT NULL
-           AND EXISTS (SELECT 1 FROM transfers WHERE reverses_id = v_reverses[i]) THEN
-            RAISE EXCEPTION 'transfer already reversed'
-                USING ERRCODE = 'SA008', DETAIL = v_reverses[i]::text;
-        END IF;
-    END LOOP;
+    IF array_remove(v_reverses, NULL) <> '{}' THEN
+        FOR i IN 1 .. n LOOP
+            IF v_reverses[i] IS NOT NULL
+               AND EXISTS (SELECT 1 FROM transfers WHERE reverses_id = v_reverses[i]) THEN
+                RAISE EXCEPTION 'transfer already reversed'
+                    USING ERRCODE = 'SA008', DETAIL = v_reverses[i]::text;
+            END IF;
+        END LOOP;
+    END IF;
 
     FOR i IN 1 .. n LOOP
         v_posted := CASE v_phase[i] WHEN 'posted' THEN v_amount[i]
