@@ -97,6 +97,12 @@ def make_citizen(
 
 def sign_in(client: FlaskClient, app: Flask, citizen: Citizen) -> None:
     """Give the client a live citizen session, as the sign-in page would."""
+    sign_in_as(client, app, citizen.id, citizen.session_epoch)
+
+
+def sign_in_as(client: FlaskClient, app: Flask, citizen_id: int, epoch: int = 0) -> None:
+    """A live session for the citizen with this id: a random token in the cookie, its SHA-256
+    in `web_sessions`."""
     token = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     with app.app_context():
@@ -106,8 +112,8 @@ def sign_in(client: FlaskClient, app: Flask, citizen: Citizen) -> None:
                 WebSession(
                     token_hash=token_hash(token),
                     principal_kind="citizen",
-                    principal_id=citizen.id,
-                    epoch=citizen.session_epoch,
+                    principal_id=citizen_id,
+                    epoch=epoch,
                     created_at=now,
                     last_seen_at=now,
                     expires_at=now + dt.timedelta(seconds=CITIZEN_POLICY.absolute_s),

@@ -19,7 +19,6 @@ from ledger import AccountKind, Post, Reserve
 from tests.kiosk.wallet_support import (
     WalletOwner,
     app_session,
-    ensure_sign_in_page,
     key,
     make_citizen,
     open_account,
@@ -63,7 +62,6 @@ def balance_amount(html: str) -> str:
 def test_signed_out_visitors_are_sent_to_sign_in(
     web_app: Flask, web_client: FlaskClient, path: str
 ) -> None:
-    ensure_sign_in_page(web_app)
     response = web_client.get(path)
     assert response.status_code == 302
     with web_app.test_request_context():
