@@ -1,1 +1,27 @@
-"""The post-office agents' blueprints: scan, verify, pay out, cash-in, drawer, receipts."""
+"""The agent portal: the post-office counter side of Soft ATM, served by the same app as the
+citizens' pages under ``/quay`` (Vietnamese for "counter")."""
+
+from pathlib import Path
+
+from flask import Blueprint, Flask
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def init_app(app: Flask) -> None:
+    # Imported here: the views import kiosk's modules, which import this package's models.
+    from agent_portal.auth_views import blueprint as auth  # noqa: PLC0415
+    from agent_portal.counter_views import blueprint as counter  # noqa: PLC0415
+    from agent_portal.supervisor_views import blueprint as supervisor  # noqa: PLC0415
+
+    app.register_blueprint(
+        Blueprint(
+            "agent_static",
+            __name__,
+            static_folder=str(STATIC_DIR),
+            static_url_path="/quay/static",
+        )
+    )
+    app.register_blueprint(auth)
+    app.register_blueprint(counter)
+    app.register_blueprint(supervisor)

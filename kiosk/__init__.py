@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from kiosk import database, errors, formatting, i18n, security, views
+from kiosk import database, errors, formatting, i18n, observability, security, views
 from kiosk.config import load as load_config
 from kiosk.extensions import csrf
 
@@ -27,6 +27,9 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
     app.config.update(settings)
 
+    # First: its hooks must run before and after every other extension's (see its init_app).
+    observability.init_app(app)
+    security.init_body_limits(app)
     csrf.init_app(app)
     database.init_app(app)
     security.init_app(app)
@@ -44,4 +47,7 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(wallet_views.blueprint)
     app.register_blueprint(code_views.blueprint)
     app.register_blueprint(merchant_views.blueprint)
+    import agent_portal  # noqa: PLC0415
+
+    agent_portal.init_app(app)
     return app

@@ -9,10 +9,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, routes_command, shell_command
 
+from agent_portal.cli import agents_group
 from kiosk import create_app, database
 from kiosk.config import ConfigError, Environment
 from kiosk.keys_cli import keys_group
 from kiosk.ledger_cli import ledger_group
+from kiosk.ops_cli import ops_group
 
 
 def create_app_from_environment() -> Flask:
@@ -33,6 +35,8 @@ main.add_command(shell_command)
 main.add_command(routes_command)
 main.add_command(ledger_group)
 main.add_command(keys_group)
+main.add_command(agents_group)
+main.add_command(ops_group)
 
 
 @main.command("db-upgrade")

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from agent_portal.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule, parse_fee_schedule
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,9 @@ SETTING_PREFIX = "SOFTATM_"
 
 # A session-signing key shorter than this could be brute-forced offline from one signed cookie.
 SECRET_KEY_LENGTH_MIN_CHARS = 32
+# A random key of 32+ URL-safe characters has far more distinct characters than this; a
+# placeholder such as "changeme" repeated, or "xxxx…", has fewer.
+SECRET_KEY_DISTINCT_MIN = 12
 # Bounds every request body; the largest expected upload is a welfare beneficiary list.
 REQUEST_SIZE_MAX_BYTES = 2 * 1024 * 1024
 
@@ -97,6 +102,13 @@ def to_positive_int(raw: str) -> int:
     if value <= 0:
         raise ValueError("expected a whole number greater than zero")
     return value
+
+
+def to_proxy_hops(raw: str) -> int:
+    text = raw.strip()
+    if text not in {"0", "1"}:
+        raise ValueError("expected 0 (clients connect directly) or 1 (behind one reverse proxy)")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -207,12 +219,73 @@ SETTINGS: tuple[Setting, ...] = (
         100_000_000,
     ),
     Setting(
+        "WALLET_BALANCE_MAX_VND",
+        "SOFTATM_WALLET_BALANCE_MAX_VND",
+        to_positive_int,
+        int,
+        "most a wallet may hold after a cash-in at the counter, in đồng",
+        100_000_000,
+    ),
+    Setting(
         "STEP_UP_ABOVE_VND",
         "SOFTATM_STEP_UP_ABOVE_VND",
         to_positive_int,
         int,
         "a withdrawal or payment above this many đồng needs the citizen's TOTP code",
         10_000_000,
+    ),
+    Setting(
+        "TRUSTED_PROXY_HOPS",
+        "SOFTATM_TRUSTED_PROXY_HOPS",
+        to_proxy_hops,
+        int,
+        "1 behind one reverse proxy (nginx): the client address and scheme are read from its "
+        "X-Forwarded-For and X-Forwarded-Proto; 0 (default) when clients connect directly",
+        0,
+    ),
+    # An empty default rather than none, so that the key is always in app.config.
+    Setting(
+        "METRICS_TOKEN",
+        "SOFTATM_METRICS_TOKEN",
+        to_secret,
+        str,
+        "bearer token that lets a scraper not on this host read /metrics (unset: loopback only)",
+        "",
+    ),
+    Setting(
+        "PAYOUT_APPROVAL_ABOVE_VND",
+        "SOFTATM_PAYOUT_APPROVAL_ABOVE_VND",
+        to_positive_int,
+        int,
+        "a counter payout above this many đồng needs the agent's fresh TOTP code and a "
+        "supervisor's approval",
+        5_000_000,
+    ),
+    Setting(
+        "LOW_FLOAT_WARNING_VND",
+        "SOFTATM_LOW_FLOAT_WARNING_VND",
+        to_positive_int,
+        int,
+        "the counter warns when the cash in an agent's drawer falls below this many đồng",
+        2_000_000,
+    ),
+    Setting(
+        "DRAWER_VARIANCE_SIGN_OFF_ABOVE_VND",
+        "SOFTATM_DRAWER_VARIANCE_SIGN_OFF_ABOVE_VND",
+        to_positive_int,
+        int,
+        "closing a drawer whose counted cash differs from the expected by more than this many "
+        "đồng needs a supervisor's sign-off",
+        50_000,
+    ),
+    Setting(
+        "FEE_SCHEDULE",
+        "SOFTATM_FEE_SCHEDULE",
+        parse_fee_schedule,
+        FeeSchedule,
+        "counter fees and agent commissions: operation:from_amount:fee:commission, "
+        "comma-separated (see agent_portal/fees.py)",
+        parse_fee_schedule(DEFAULT_FEE_SCHEDULE),
     ),
     Setting(
         "VIETQR_ACQUIRER_BIN",
@@ -287,6 +360,12 @@ def load(
             f"SECRET_KEY is {len(secret_key)} characters; production needs at least "
             f"{SECRET_KEY_LENGTH_MIN_CHARS}"
         )
+    elif secret_key is not None and production and len(set(secret_key)) < SECRET_KEY_DISTINCT_MIN:
+        problems.append(
+            "SECRET_KEY looks like a placeholder, not a random secret (too few different "
+            "characters); generate one, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'"
+        )
 
     database_url = values.get("DATABASE_URL")
     use_default_database = False
@@ -315,6 +394,11 @@ def load(
             )
         else:
             keys_dir = DEFAULT_KEYS_DIR
+    elif keys_dir is not None and production and keys_dir.resolve().is_relative_to(PROJECT_ROOT):
+        problems.append(
+            f"SOFTATM_KEYS_DIR={keys_dir} is inside the application's folder; production keys "
+            "belong outside it (a checkout's or image's own keys are development keys)"
+        )
 
     debug = values.get("DEBUG", False)
     if production and debug:

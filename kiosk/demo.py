@@ -13,6 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import ledger
+from agent_portal import staff
+from agent_portal.drawer import Count, start_drawer
+from agent_portal.models import Agent, DrawerSession, PostOffice, Role
+from kiosk.auth.totp import encrypt_secret
 from kiosk.citizens.limits import verify_in_person
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.registration import CONSENT_GIVEN, Field, register_citizen
@@ -36,6 +40,15 @@ DEMO_BILLERS = [
 ]
 DEMO_STALL = ("DEMOCH01", "Rau sạch bà Mai (demo)")
 OPENING_FLOAT_VND = 20_000_000
+DEMO_POST_OFFICE = ("BD00226", "Bưu điện văn hoá xã Văn Miếu (demo)")
+# Counter staff. Demo only: the password and the TOTP secret are published in the README, so
+# that a newcomer can sign in at once (any authenticator app, or pyotp, makes the codes).
+DEMO_STAFF_PASSWORD = "quay-demo-2026"  # noqa: S105 - published demo credential
+DEMO_TOTP_SECRET = "SOFTATMDEMOQUAYSOFTATMDEMOQUAY23"  # noqa: S105 - published, demo only
+DEMO_STAFF = [
+    ("demo.agent", "Trần Thị Lan (demo)", Role.AGENT),
+    ("demo.supervisor", "Phạm Văn Minh (demo)", Role.SUPERVISOR),
+]
 
 
 def _account(
@@ -84,13 +97,40 @@ def _citizen(
     return citizen
 
 
+def _post_office_and_staff(session: Session, now: dt.datetime) -> list[Agent]:
+    code, name = DEMO_POST_OFFICE
+    post_office = session.scalar(select(PostOffice).where(PostOffice.code == code))
+    if post_office is None:
+        post_office = staff.create_post_office(
+            session, code=code, name=name, commune_code=DEMO_COMMUNE, now=now
+        )
+    agents = []
+    for username, full_name, role in DEMO_STAFF:
+        agent = session.scalar(select(Agent).where(Agent.username == username))
+        if agent is None:
+            agent = staff.create_agent(
+                session,
+                post_office=post_office,
+                username=username,
+                full_name=full_name,
+                password=DEMO_STAFF_PASSWORD,
+                role=role,
+                created_by="admin",
+                now=now,
+            )
+            agent.totp_secret_ciphertext = encrypt_secret(DEMO_TOTP_SECRET)
+            agent.totp_enrolled_at = now
+        agents.append(agent)
+    session.flush()
+    return agents
+
+
 def load(session: Session) -> None:
     """Create the demo people, accounts and money movements; flushes, the caller commits."""
     now = dt.datetime.now(dt.UTC)
     treasury = _account(session, AccountKind.SETTLEMENT, "demo:settlement", "Kho bạc huyện (demo)")
-    drawer = _account(
-        session, AccountKind.AGENT_DRAWER, "demo:drawer:1", "Két tiền — Bưu điện văn hóa xã (demo)"
-    )
+    counter_agent = _post_office_and_staff(session, now)[0]
+    drawer = counter_agent.drawer_account_id
     _account(session, AccountKind.FEE_REVENUE, "demo:fees", "Doanh thu phí", shard_count=8)
     ledger.post_transfer(
         session, Post("demo:opening-float", drawer, treasury, OPENING_FLOAT_VND, "opening_float")
@@ -123,3 +163,10 @@ def load(session: Session) -> None:
             )
         )
     session.flush()
+    # The demo agent's shift has begun: the drawer is counted and open.
+    if (
+        session.scalar(select(DrawerSession.id).where(DrawerSession.agent_id == counter_agent.id))
+        is None
+    ):
+        expected = ledger.balance(session, drawer, now=now).posted
+        start_drawer(session, counter_agent, Count(expected, None), now)

@@ -7,7 +7,7 @@ cannot switch someone's language.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, request, session, url_for
+from flask import Blueprint, Flask, has_request_context, redirect, request, session, url_for
 from flask_babel import Babel  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response
 
@@ -21,6 +21,9 @@ blueprint = Blueprint("i18n", __name__)
 
 
 def selected_language() -> str:
+    if not has_request_context():
+        # Command-line tools and background jobs speak the default language.
+        return DEFAULT_LANGUAGE
     language = session.get("lang")
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 

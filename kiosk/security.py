@@ -7,7 +7,7 @@ scripts, styles and images, no inline script runs, and no other site may frame a
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 
 from kiosk.config import Environment
 
@@ -21,6 +21,29 @@ CONTENT_SECURITY_POLICY = "; ".join(
     )
 )
 HSTS_MAX_AGE_S = 2 * 365 * 24 * 60 * 60
+
+
+# Endpoints whose body may differ from the site-wide MAX_CONTENT_LENGTH: a phone camera's photo
+# of a QR code is often larger; one camera frame sent for decoding is small.
+PHOTO_UPLOAD_SIZE_MAX_BYTES = 10 * 1024 * 1024
+CAMERA_FRAME_SIZE_MAX_BYTES = 1024 * 1024
+BODY_SIZE_MAX_BYTES_BY_ENDPOINT = {
+    "merchants.pay": PHOTO_UPLOAD_SIZE_MAX_BYTES,
+    "counter.upload": PHOTO_UPLOAD_SIZE_MAX_BYTES,
+    "counter.decode_frame": CAMERA_FRAME_SIZE_MAX_BYTES,
+}
+
+
+def init_body_limits(app: Flask) -> None:
+    """Set each request's body limit from its endpoint. Registered before the CSRF check, which
+    reads the form (and so the body) before any view runs."""
+    app.before_request(_set_body_limit)
+
+
+def _set_body_limit() -> None:
+    limit = BODY_SIZE_MAX_BYTES_BY_ENDPOINT.get(request.endpoint or "")
+    if limit is not None:
+        request.max_content_length = limit
 
 
 def init_app(app: Flask) -> None:

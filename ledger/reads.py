@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from ledger import errors
 from ledger.accounts import DEBIT_NORMAL_KINDS
@@ -59,38 +60,48 @@ class Balance:
 
 
 def balance(session: Session, account_id: int, *, now: dt.datetime | None = None) -> Balance:
+    """The account's totals and its expired-but-unswept reservations, in one statement (every
+    counter request reads a drawer's or a wallet's balance, some several times)."""
     now = now or dt.datetime.now(dt.UTC)
-    kind = session.scalar(select(Account.kind).where(Account.id == account_id))
-    if kind is None:
-        raise errors.AccountNotFound(account_id)
-    totals = session.execute(
-        select(
-            func.coalesce(func.sum(AccountBalance.debits_posted), 0),
-            func.coalesce(func.sum(AccountBalance.credits_posted), 0),
-            func.coalesce(func.sum(AccountBalance.debits_pending), 0),
-            func.coalesce(func.sum(AccountBalance.credits_pending), 0),
-        ).where(AccountBalance.account_id == account_id)
-    ).one()
     expired = OpenReservation.expires_at <= now
-    debits_expired = session.scalar(
-        select(func.coalesce(func.sum(OpenReservation.amount), 0)).where(
-            OpenReservation.debit_account_id == account_id, expired
+
+    def totals_of(column: InstrumentedAttribute[int]) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(column), 0))
+            .where(AccountBalance.account_id == account_id)
+            .scalar_subquery()
         )
-    )
-    credits_expired = session.scalar(
-        select(func.coalesce(func.sum(OpenReservation.amount), 0)).where(
-            OpenReservation.credit_account_id == account_id, expired
+
+    def expired_on(side: InstrumentedAttribute[int]) -> ScalarSelect[int]:
+        return (
+            select(func.coalesce(func.sum(OpenReservation.amount), 0))
+            .where(side == account_id, expired)
+            .scalar_subquery()
         )
-    )
+
+    row = session.execute(
+        select(
+            Account.kind,
+            totals_of(AccountBalance.debits_posted),
+            totals_of(AccountBalance.credits_posted),
+            totals_of(AccountBalance.debits_pending),
+            totals_of(AccountBalance.credits_pending),
+            expired_on(OpenReservation.debit_account_id),
+            expired_on(OpenReservation.credit_account_id),
+        ).where(Account.id == account_id)
+    ).one_or_none()
+    if row is None:
+        raise errors.AccountNotFound(account_id)
     return Balance(
         account_id=account_id,
-        debit_normal=AccountKind(kind) in DEBIT_NORMAL_KINDS,
-        debits_posted=int(totals[0]),
-        credits_posted=int(totals[1]),
-        debits_pending=int(totals[2]),
-        credits_pending=int(totals[3]),
-        debits_pending_expired=int(debits_expired or 0),
-        credits_pending_expired=int(credits_expired or 0),
+        debit_normal=AccountKind(row[0]) in DEBIT_NORMAL_KINDS,
+        # PostgreSQL sums BIGINT into NUMERIC (a Decimal); the amounts are whole đồng.
+        debits_posted=int(row[1]),
+        credits_posted=int(row[2]),
+        debits_pending=int(row[3]),
+        credits_pending=int(row[4]),
+        debits_pending_expired=int(row[5]),
+        credits_pending_expired=int(row[6]),
     )
 
 

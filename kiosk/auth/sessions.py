@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from flask import g, redirect, request, session, url_for
 from sqlalchemy import update
@@ -23,6 +23,7 @@ from kiosk.auth.models import WebSession
 from kiosk.security import mark_no_store
 
 SESSION_TOKEN_BYTES = 32
+LAST_SEEN_RESOLUTION = dt.timedelta(minutes=1)
 COOKIE_FIELD = "sid"
 
 
@@ -107,8 +108,48 @@ def current_session(
             web_session.revoked_at = now
         session.pop(COOKIE_FIELD, None)
         return None
-    web_session.last_seen_at = now
+    # Written at most once a minute: the idle deadline moves in whole minutes, and a busy
+    # counter's every request does not rewrite its session row.
+    if now - web_session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        web_session.last_seen_at = now
     return web_session
+
+
+class Principal(Protocol):
+    session_epoch: int
+
+
+PrincipalT = TypeVar("PrincipalT", bound=Principal)
+
+
+def signed_in(
+    db: Session,
+    model: type[PrincipalT],
+    *,
+    principal_kind: str,
+    policy: SessionPolicy,
+    usable: Callable[[PrincipalT], bool] = lambda _principal: True,
+) -> tuple[WebSession, PrincipalT] | None:
+    """The request's live session and its principal (a row of ``model``), or None.
+
+    ``usable`` refuses a principal that exists but may not sign in now (a deactivated agent).
+    """
+    # The identity map holds objects weakly: keep the row read for the epoch check.
+    loaded: list[PrincipalT] = []
+
+    def epoch_of(principal_id: int) -> int | None:
+        found = db.get(model, principal_id)
+        if found is None or not usable(found):
+            return None
+        loaded.append(found)
+        return found.session_epoch
+
+    web_session = current_session(
+        db, principal_kind=principal_kind, epoch_of=epoch_of, policy=policy
+    )
+    if web_session is None or not loaded:
+        return None
+    return web_session, loaded[0]
 
 
 def sign_out(db: Session, now: dt.datetime | None = None) -> None:

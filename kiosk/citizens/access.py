@@ -7,7 +7,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from flask import g
 
-from kiosk.auth.sessions import CITIZEN_POLICY, current_session, require
+from kiosk.auth.sessions import CITIZEN_POLICY, require, signed_in
 from kiosk.citizens.models import Citizen
 from kiosk.database import get_session
 
@@ -21,17 +21,8 @@ def load_citizen() -> Citizen | None:
     if "citizen" in g:
         citizen: Citizen | None = g.citizen
         return citizen
-    db = get_session()
-
-    def epoch_of(citizen_id: int) -> int | None:
-        found = db.get(Citizen, citizen_id)
-        return None if found is None else found.session_epoch
-
-    web_session = current_session(
-        db, principal_kind="citizen", epoch_of=epoch_of, policy=CITIZEN_POLICY
-    )
-    g.web_session = web_session
-    g.citizen = None if web_session is None else db.get(Citizen, web_session.principal_id)
+    found = signed_in(get_session(), Citizen, principal_kind="citizen", policy=CITIZEN_POLICY)
+    g.web_session, g.citizen = (None, None) if found is None else found
     return g.citizen  # type: ignore[no-any-return]
 
 

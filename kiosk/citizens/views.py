@@ -27,6 +27,7 @@ from flask import (
 from flask_babel import gettext as _  # type: ignore[import-untyped]
 from werkzeug.wrappers import Response as BaseResponse
 
+from kiosk import metrics
 from kiosk.auth import sessions, totp
 from kiosk.auth.throttles import Locked
 from kiosk.citizens import credentials, profile, registration, two_factor
@@ -179,6 +180,7 @@ def sign_in() -> Page | BaseResponse:
     except Locked as locked:
         return _sign_in_page(form, target, {"form": _locked_message(locked)}, 429)
     except credentials.WrongCredentials as wrong:
+        metrics.login_failed(metrics.LoginFailure.CITIZEN_PIN)
         return _sign_in_page(form, target, {"form": wrong.message}, 422)
     # Whoever was signed in on this browser before is signed out, not just forgotten.
     sessions.sign_out(db, now)
@@ -232,6 +234,7 @@ def change_pin() -> Page | BaseResponse:
     except credentials.PinRejected as rejected:
         return _change_pin_page({rejected.field: rejected.message}, 422)
     except credentials.WrongPin as wrong:
+        metrics.login_failed(metrics.LoginFailure.CITIZEN_PIN)
         return _change_pin_page({"current_pin": wrong.message}, 422)
     except Locked as locked:
         return _change_pin_page({"form": _locked_message(locked)}, 429)
@@ -287,6 +290,7 @@ def two_factor_setup() -> Page | BaseResponse:
             get_session(), citizen, secret, request.form.get("code", ""), sessions.utc_now()
         )
     except two_factor.WrongCode as wrong:
+        metrics.login_failed(metrics.LoginFailure.TOTP)
         return _two_factor_page(secret, {"code": wrong.message}, 422)
     except Locked as locked:
         return _two_factor_page(secret, {"form": _locked_message(locked)}, 429)
@@ -325,6 +329,7 @@ def two_factor_disable() -> Page | BaseResponse:
     except two_factor.TwoFactorState:
         return redirect(url_for("citizens.two_factor_setup"))
     except two_factor.WrongCode as wrong:
+        metrics.login_failed(metrics.LoginFailure.TOTP)
         return _two_factor_page(None, {"code": wrong.message}, 422)
     except Locked as locked:
         return _two_factor_page(None, {"form": _locked_message(locked)}, 429)
@@ -347,6 +352,7 @@ def step_up() -> Page | BaseResponse:
     try:
         two_factor.verify(get_session(), citizen, request.form.get("code", ""), now)
     except two_factor.WrongCode as wrong:
+        metrics.login_failed(metrics.LoginFailure.TOTP)
         return _step_up_page(target, {"code": wrong.message}, 422)
     except Locked as locked:
         return _step_up_page(target, {"form": _locked_message(locked)}, 429)

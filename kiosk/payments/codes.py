@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import ledger
+from kiosk import metrics
 from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear
 from kiosk.citizens import limits
 from kiosk.citizens.credentials import count_attempt_in_request
@@ -62,12 +64,27 @@ class ShownCode:
     fallback_digits: str
 
 
-def system_account(session: Session, owner_ref: str, kind: AccountKind, name: str) -> int:
-    """A ledger account the system itself owns, opened on first use."""
+def system_account(
+    session: Session, owner_ref: str, kind: AccountKind, name: str, *, shard_count: int = 1
+) -> int:
+    """A ledger account the system itself owns, opened on first use.
+
+    Two requests may both find it missing on a fresh database: the second one's insert hits the
+    unique (kind, owner_ref) constraint inside a savepoint, and it uses the first one's account.
+    """
     existing = ledger.find_account(session, kind, owner_ref)
     if existing is not None:
         return existing.id
-    return ledger.open_account(session, kind=kind, name=name, owner_ref=owner_ref).id
+    try:
+        with session.begin_nested():
+            return ledger.open_account(
+                session, kind=kind, name=name, owner_ref=owner_ref, shard_count=shard_count
+            ).id
+    except IntegrityError:
+        found = ledger.find_account(session, kind, owner_ref)
+        if found is None:
+            raise
+        return found.id
 
 
 def withdrawal_clearing_account(session: Session) -> int:
@@ -152,7 +169,9 @@ def _reserve(
     _check_open_codes(session, citizen, now)
     limits.check_outgoing(session, citizen, amount, now)
     # Money held by this citizen's expired codes is free again before the new reservation.
-    ledger.void_expired_reservations(session, now=now, account_id=citizen.wallet_account_id)
+    metrics.expired_reservations_voided(
+        ledger.void_expired_reservations(session, now=now, account_id=citizen.wallet_account_id)
+    )
     ttl_s: int = current_app.config["WITHDRAWAL_CODE_TTL_S"]
     code_id = uuid.uuid4()
     try:
@@ -176,6 +195,7 @@ def _reserve(
         raise CodeRefused(
             "insufficient_funds", _("Số dư khả dụng không đủ để tạo mã với số tiền này.")
         ) from None
+    metrics.transfers_posted([pending])
     assert pending.expires_at is not None
     record = IssuedCode(
         id=code_id,
@@ -192,6 +212,7 @@ def _reserve(
     )
     session.add(record)
     session.flush()
+    metrics.code_issued(kind.value)
     issued = tokens.issue(
         code_key_ring(),
         kind=TOKEN_KIND[kind],
@@ -325,7 +346,7 @@ def cancel_code(session: Session, citizen: Citizen, code_id: uuid.UUID, now: dt.
         raise CodeRefused("code_not_open", _("Mã này đã được dùng, huỷ hoặc hết hạn."))
     try:
         with session.begin_nested():
-            ledger.post_transfer(
+            voided = ledger.post_transfer(
                 session,
                 ledger.VoidPending(
                     key=f"cancel:{code_id}",
@@ -339,6 +360,7 @@ def cancel_code(session: Session, citizen: Citizen, code_id: uuid.UUID, now: dt.
         raise CodeRefused(
             "code_not_open", _("Mã này vừa được chi trả hoặc đã hết hạn, không huỷ được.")
         ) from None
+    metrics.transfers_posted([voided])
     record.status = CodeStatus.CANCELLED.value
     record.closed_at = now
     session.flush()
@@ -423,10 +445,11 @@ def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    expired = 0
     for record in records:
         try:
             with session.begin_nested():
-                ledger.post_transfer(
+                voided = ledger.post_transfer(
                     session,
                     ledger.VoidPending(
                         key=f"expire:{record.pending_transfer_id}",
@@ -439,7 +462,10 @@ def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int
             # Resolved by something other than expiry in the meantime: its own code sets the
             # status; leave the record to it.
             continue
+        metrics.transfers_posted([voided])
         record.status = CodeStatus.EXPIRED.value
         record.closed_at = now
+        expired += 1
     session.flush()
+    metrics.code_expired(expired)
     return len(records)

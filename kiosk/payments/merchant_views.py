@@ -32,8 +32,6 @@ from kiosk.database import get_session
 from kiosk.payments import merchants
 from kiosk.payments.merchants import MerchantRefused, StallToPay
 
-PHOTO_UPLOAD_SIZE_MAX_BYTES = 10 * 1024 * 1024
-
 blueprint = Blueprint("merchants", __name__)
 
 # How long a second factor proved on the step-up page covers a large payment.
@@ -142,8 +140,6 @@ def pay() -> Page:
     """Step 1: find the stall; a POST (scan, photo or typed code) shows step 2."""
     if request.method == "GET":
         return _find_page()
-    # A phone camera's photo is often larger than the site-wide request limit.
-    request.max_content_length = PHOTO_UPLOAD_SIZE_MAX_BYTES
     upload = request.files.get("anh_qr")
     photo = None
     if upload is not None:

@@ -21,21 +21,20 @@ import re
 import secrets
 import unicodedata
 import uuid
-import warnings
 from dataclasses import dataclass
 
-import zxingcpp
 from flask import current_app
 from flask_babel import gettext as _  # type: ignore[import-untyped]
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import ledger
-from kiosk import vietqr
+from kiosk import metrics, vietqr
 from kiosk.auth import throttles
 from kiosk.citizens import credentials, limits
 from kiosk.citizens.models import Citizen
+from kiosk.codes import photo
 from kiosk.formatting import local_time
 from kiosk.payments import codes
 from kiosk.payments.models import Merchant
@@ -61,16 +60,9 @@ PAYMENT_KEY_LENGTH_MAX_CHARS = 64
 # The printed QR: the codec's 8 px modules enlarged by whole pixels (no blurred edge), about
 # 1,000 px wide, sharp on an A6 card or an A4 sheet at print resolution.
 PRINT_QR_SCALE = 3
-# A phone photo is scaled down to this before decoding: a QR filling a fraction of the frame
-# still has several pixels per module, and decoding a 12-megapixel photo would take seconds.
-PHOTO_DECODE_SIDE_MAX_PX = 1600
-# A phone camera makes at most ~50 MP; a file claiming more is refused before it is decoded
-# (a small file can declare a huge image: a decompression bomb).
-PHOTO_PIXELS_MAX = 60_000_000
 # Refusals after which the confirm form needs a new idempotency key to be submitted again.
 FRESH_KEY_REFUSALS = frozenset({"form_expired", "form_already_used"})
 
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 _PAYMENT_KEY = re.compile(r"[A-Za-z0-9_-]+")
 # Letters (any, as long as they fold to ASCII), digits, spaces and a little punctuation.
 _STALL_NAME_PUNCTUATION = frozenset(" -.,&'()/+")
@@ -431,37 +423,16 @@ def stall_from_payload(session: Session, payload: str) -> StallToPay:
 
 def read_qr_photo(data: bytes) -> str:
     """The text of the QR code in a photo; refused when there is no readable QR in it."""
-    unreadable = MerchantRefused(
-        "photo_unreadable",
-        _(
-            "Không đọc được mã QR trong ảnh. Hãy chụp lại gần hơn, đủ sáng, để mã QR nằm gọn "
-            "trong khung, hoặc nhập mã quầy 8 ký tự."
-        ),
-    )
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns, then raises, about very large images; both are refusals here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data))
-            if opened.width * opened.height > PHOTO_PIXELS_MAX:
-                raise unreadable
-            # JPEG photos decode straight to grey at a fraction of their size: much faster.
-            opened.draft("L", (PHOTO_DECODE_SIDE_MAX_PX, PHOTO_DECODE_SIDE_MAX_PX))
-            picture = opened.convert("L")
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ):
-        raise unreadable from None
-    picture.thumbnail((PHOTO_DECODE_SIDE_MAX_PX, PHOTO_DECODE_SIDE_MAX_PX))
-    found = zxingcpp.read_barcodes(picture, formats=_QR_ONLY)
-    texts = [barcode.text for barcode in found if barcode.valid and barcode.text]
-    if not texts:
-        raise unreadable
-    return texts[0]
+    text = photo.decode_qr(data)
+    if text is None:
+        raise MerchantRefused(
+            "photo_unreadable",
+            _(
+                "Không đọc được mã QR trong ảnh. Hãy chụp lại gần hơn, đủ sáng, để mã QR nằm "
+                "gọn trong khung, hoặc nhập mã quầy 8 ký tự."
+            ),
+        )
+    return text
 
 
 # Paying ----------------------------------------------------------------------------------------
@@ -482,6 +453,7 @@ def _check_pin(session: Session, citizen: Citizen, pin: str, now: dt.datetime) -
             ),
         ) from None
     if citizen.pin_hash is None or not credentials.pin_matches(citizen.pin_hash, pin):
+        metrics.login_failed(metrics.LoginFailure.CITIZEN_PIN)
         raise MerchantRefused("pin_wrong", _("Mã PIN không đúng. Không có tiền nào bị trừ."))
     throttles.clear(session, key)
 
@@ -577,7 +549,9 @@ def pay_merchant(
     try:
         with session.begin_nested():
             # Money held by the citizen's expired codes is free again before paying.
-            ledger.void_expired_reservations(session, now=now, account_id=citizen.wallet_account_id)
+            voided = ledger.void_expired_reservations(
+                session, now=now, account_id=citizen.wallet_account_id
+            )
             result = ledger.post_transfer(
                 session,
                 ledger.Post(
@@ -599,6 +573,9 @@ def pay_merchant(
         if earlier is None:
             raise _already_used() from None
         return StallPayment(earlier.id, earlier.amount, earlier.created_at, stall)
+    # Counted only once the savepoint held: a refused transfer undoes the voids with it.
+    metrics.expired_reservations_voided(voided)
+    metrics.transfers_posted([result])
     return StallPayment(result.id, result.amount, result.created_at, stall)
 
 

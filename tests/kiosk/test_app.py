@@ -285,3 +285,18 @@ def test_readyz_is_not_ready_without_keys_in_production(
     assert response.json is not None
     assert "cannot be read" in response.json["checks"]["keys"]
     assert "unreachable" in response.json["checks"]["database"]
+
+
+@pytest.mark.parametrize("path", ["/tra-tien", "/quay/anh"])
+def test_photo_uploads_may_exceed_the_site_wide_limit_before_the_csrf_check(
+    app: Flask, path: str
+) -> None:
+    # The CSRF check reads the form before any view runs, so a photo's larger limit must already
+    # be in place: a 3 MB photo without a token is refused for the token (400), not its size.
+    response = app.test_client().post(
+        path,
+        data=b"x" * (3 * 1024 * 1024),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 400
+    assert "Biểu mẫu đã hết hạn" in response.get_data(as_text=True)

@@ -157,7 +157,9 @@ def test_changing_the_pin_ends_every_other_session(
     with db_session(web_app) as session:
         live = session.scalars(
             select(WebSession).where(
-                WebSession.principal_id == citizen.id, WebSession.revoked_at.is_(None)
+                WebSession.principal_kind == "citizen",
+                WebSession.principal_id == citizen.id,
+                WebSession.revoked_at.is_(None),
             )
         ).all()
     assert len(live) == 1
@@ -352,7 +354,9 @@ def test_step_up_marks_the_session(
     with db_session(web_app) as session:
         web_session = session.scalars(
             select(WebSession).where(
-                WebSession.principal_id == citizen.id, WebSession.revoked_at.is_(None)
+                WebSession.principal_kind == "citizen",
+                WebSession.principal_id == citizen.id,
+                WebSession.revoked_at.is_(None),
             )
         ).one()
     assert web_session.step_up_at is not None

@@ -272,7 +272,11 @@ def _move_last_seen(app: Flask, citizen_id: int, seconds_ago: int) -> None:
     with db_session(app) as session:
         session.execute(
             update(WebSession)
-            .where(WebSession.principal_id == citizen_id, WebSession.revoked_at.is_(None))
+            .where(
+                WebSession.principal_kind == "citizen",
+                WebSession.principal_id == citizen_id,
+                WebSession.revoked_at.is_(None),
+            )
             .values(last_seen_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago))
         )
         session.commit()
@@ -293,7 +297,9 @@ def test_a_session_left_idle_ends(
     assert response.headers["Location"].startswith("/dang-nhap")
     with db_session(web_app) as session:
         sessions = session.scalars(
-            select(WebSession).where(WebSession.principal_id == citizen.id)
+            select(WebSession).where(
+                WebSession.principal_kind == "citizen", WebSession.principal_id == citizen.id
+            )
         ).all()
     assert sessions and all(web_session.revoked_at is not None for web_session in sessions)
 

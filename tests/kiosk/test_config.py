@@ -20,7 +20,7 @@ from kiosk.config import (
 )
 
 POSTGRES_URL = "postgresql://softatm@127.0.0.1:5432/softatm"
-PRODUCTION_SECRET = "s" * SECRET_KEY_LENGTH_MIN_CHARS
+PRODUCTION_SECRET = "q7-Hx2Lr9_Vt4Mz8Kp3Wn6Yb1Jc5Gd0Fs" * 2
 PRODUCTION_ENVIRON = {
     "SOFTATM_ENV": "production",
     "SECRET_KEY": PRODUCTION_SECRET,
@@ -195,6 +195,11 @@ def test_production_with_everything_set() -> None:
         ({"DATABASE_URL": "sqlite:////srv/softatm.sqlite3"}, "DATABASE_URL points at SQLite"),
         ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL points at SQLite"),
         ({"FLASK_DEBUG": "1"}, "debug mode is on"),
+        ({"SECRET_KEY": "changeme" * 5}, "SECRET_KEY looks like a placeholder"),
+        (
+            {"SOFTATM_KEYS_DIR": str(PROJECT_ROOT / "var" / "keys")},
+            "is inside the application's folder",
+        ),
     ],
 )
 def test_production_refuses_and_names_the_problem(

@@ -45,7 +45,9 @@ def test_sweep_voids_expired_reservations(file_app: Flask) -> None:
     with file_app.app_context():
         session = database.get_session()
         wallet = ledger.find_account(session, ledger.AccountKind.CITIZEN_WALLET, "citizen:1")
-        drawer = ledger.find_account(session, ledger.AccountKind.AGENT_DRAWER, "demo:drawer:1")
+        drawer = ledger.find_account(
+            session, ledger.AccountKind.AGENT_DRAWER, "agent:demo.agent:drawer"
+        )
         assert wallet is not None and drawer is not None
         # A code made an hour ago that lived 15 minutes: expired, not yet swept.
         ledger.post_transfer(

@@ -557,7 +557,9 @@ def test_a_large_payment_needs_the_second_factor_first(
     assert 'value="10000001"' in again.text
     with app.app_context(), database.database().sessions() as db:
         for web_session in db.scalars(
-            select(WebSession).where(WebSession.principal_id == buyer.id)
+            select(WebSession).where(
+                WebSession.principal_kind == "citizen", WebSession.principal_id == buyer.id
+            )
         ):
             web_session.step_up_at = dt.datetime.now(dt.UTC)
         db.commit()
