@@ -22,6 +22,7 @@ from bench import common
 BENCHMARKS: dict[str, str] = {
     "ledger": "bench.ledger",
     "qr": "bench.qr",
+    "redeem": "bench.redeem",
 }
 
 
