@@ -22,6 +22,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    flash,
     g,
     jsonify,
     redirect,
@@ -37,14 +38,23 @@ import ledger
 from agent_portal import audit, counter, drawer
 from agent_portal.access import agent_required, current_agent, current_post_office
 from agent_portal.audit import Action
-from agent_portal.models import ApprovalKind, CounterOperation, DrawerSession, OperationKind
+from agent_portal.fees import FeeOperation
+from agent_portal.models import (
+    Approval,
+    ApprovalKind,
+    CounterOperation,
+    DrawerSession,
+    OperationKind,
+)
 from kiosk import metrics
 from kiosk.auth.sessions import stepped_up_within
+from kiosk.auth.throttles import Locked
 from kiosk.citizens import limits
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.codes import photo, tokens
 from kiosk.database import get_session
+from kiosk.formatting import local_time, vnd
 from kiosk.payments import codes
 from kiosk.payments.models import Biller, IssuedCode
 from kiosk.wallet.account_qr import AccountQrError, mask_phone, parse_account_qr
@@ -104,19 +114,26 @@ def _home(now: dt.datetime, *, error: str | None = None, status: int = 200, **ex
     return page, status
 
 
-def _refused(
-    now: dt.datetime, refusal: counter.CodeRefused, *, action: str = Action.SCAN_REFUSED
-) -> Any:
-    metrics.code_refused(refusal.reason.value)
+def _note_refusal(
+    now: dt.datetime, reason: counter.Refusal, *, action: str, record: IssuedCode | None
+) -> None:
+    """Count a refused code and write it to the audit log (committed whatever follows)."""
+    metrics.code_refused(reason.value)
     agent = current_agent()
     audit.record_refusal(
         actor=agent.principal,
         action=action,
         now=now,
         post_office_id=agent.post_office_id,
-        subject=None if refusal.record is None else f"code:{refusal.record.id}",
-        detail=refusal.reason.value,
+        subject=None if record is None else f"code:{record.id}",
+        detail=reason.value,
     )
+
+
+def _refused(
+    now: dt.datetime, refusal: counter.CodeRefused, *, action: str = Action.SCAN_REFUSED
+) -> Any:
+    _note_refusal(now, refusal.reason, action=action, record=refusal.record)
     return _home(now, error=refusal.message, status=422, reason=refusal.reason.value)
 
 
@@ -263,15 +280,8 @@ def check_identity(ticket: str) -> Any:
     except counter.CodeRefused as refusal:
         return _refused(now, refusal)
     if not counter.last4_matches(inspection.citizen, last4):
-        metrics.code_refused(counter.Refusal.IDENTITY_MISMATCH.value)
-        agent = current_agent()
-        audit.record_refusal(
-            actor=agent.principal,
-            action=Action.IDENTITY_REFUSED,
-            now=now,
-            post_office_id=agent.post_office_id,
-            subject=f"code:{record.id}",
-            detail=counter.Refusal.IDENTITY_MISMATCH.value,
+        _note_refusal(
+            now, counter.Refusal.IDENTITY_MISMATCH, action=Action.IDENTITY_REFUSED, record=record
         )
         return _verify_page(
             _code_of_ticket(ticket),
@@ -283,14 +293,29 @@ def check_identity(ticket: str) -> Any:
                 "KHÔNG chi trả: người cầm thẻ không phải chủ tài khoản."
             ),
         )
-    return render_template(
+    return _confirm_page(inspection, ticket, last4, now)
+
+
+def _confirm_page(
+    inspection: counter.Inspection,
+    ticket: str,
+    last4: str,
+    now: dt.datetime,
+    *,
+    step_up_error: str | None = None,
+) -> Any:
+    """The last step: the ID digits matched; the face and, for a large payout, a fresh TOTP."""
+    page = render_template(
         "agent/counter/confirm.html",
         inspection=inspection,
+        identity_checked=True,
         ticket=ticket,
         last4=last4.strip(),
         needs_step_up=inspection.needs_approval,
-        seconds_left=max(0, int((record.expires_at - now).total_seconds())),
+        errors={} if step_up_error is None else {"ma_xac_thuc": step_up_error},
+        seconds_left=max(0, int((inspection.record.expires_at - now).total_seconds())),
     )
+    return (page, 422) if step_up_error else page
 
 
 def _stepped_up(now: dt.datetime) -> bool:
@@ -312,7 +337,18 @@ def pay(ticket: str) -> Any:
     record = _code_of_ticket(ticket)
     session = get_session()
     agent = current_agent()
-    stepped_up = _stepped_up(now)
+    step_up_error = None
+    try:
+        stepped_up = _stepped_up(now)
+    except Locked as locked:
+        stepped_up = False
+        step_up_error = _(
+            "Nhập sai mã xác thực nhiều lần. Thử lại sau %(time)s.",
+            time=local_time(locked.until, "%H:%M"),
+        )
+    else:
+        if not stepped_up and request.form.get("ma_xac_thuc"):
+            step_up_error = _("Mã xác thực không đúng hoặc đã dùng. Chờ mã mới rồi nhập lại.")
     try:
         paid = counter.redeem(
             session,
@@ -328,6 +364,17 @@ def pay(ticket: str) -> Any:
             now=now,
         )
     except counter.CodeRefused as refusal:
+        if refusal.reason is counter.Refusal.STEP_UP_NEEDED:
+            # The code is fine and the card matched: ask again for the agent's code, here.
+            _note_refusal(now, refusal.reason, action=Action.PAYOUT_REFUSED, record=record)
+            return _confirm_page(
+                _inspection(record, now),
+                ticket,
+                request.form.get("bon_so_cuoi", ""),
+                now,
+                step_up_error=step_up_error
+                or _("Khoản chi lớn: nhập mã xác thực (TOTP) mới của bạn để chi trả."),
+            )
         action = (
             Action.IDENTITY_REFUSED
             if refusal.reason is counter.Refusal.IDENTITY_MISMATCH
@@ -439,6 +486,16 @@ def cash_in() -> Any:
         except ValueError:
             abort(400)
         else:
+            if request.form.get("xac_nhan") != "co":
+                # Read the amount back before anything is posted: 3.000.000 typed for 300.000
+                # is caught here, with the citizen watching.
+                return render_template(
+                    "agent/counter/cash_in_confirm.html",
+                    citizen=citizen,
+                    amount=amount,
+                    request_id=request_id,
+                    charge=current_app.config["FEE_SCHEDULE"].charge(FeeOperation.CASH_IN, amount),
+                )
             try:
                 paid = counter.cash_in(
                     session,
@@ -548,8 +605,20 @@ def _drawer_page(
             .limit(10)
         )
     )
+    requests = list(
+        session.scalars(
+            select(Approval)
+            .where(
+                Approval.requested_by == agent.id,
+                Approval.kind.in_([ApprovalKind.TOP_UP, ApprovalKind.HAND_BACK]),
+            )
+            .order_by(Approval.created_at.desc())
+            .limit(5)
+        )
+    )
     page = render_template(
         "agent/counter/drawer.html",
+        float_requests=requests,
         drawer_session=unclosed,
         statement=None if unclosed is None else drawer.statement(session, unclosed),
         recent=recent,
@@ -568,9 +637,19 @@ def open_drawer() -> Any:
     now = _now()
     try:
         count = drawer.parse_count(request.form)
-        drawer.start_drawer(get_session(), current_agent(), count, now)
+        opened = drawer.start_drawer(get_session(), current_agent(), count, now)
     except drawer.DrawerRefused as refusal:
         return _drawer_page(now, errors={"form": refusal.message}, status=422)
+    if opened.opening_counted != opened.opening_expected:
+        flash(
+            _(
+                "Đã mở ca. Tiền đếm được %(counted)s, theo sổ %(expected)s: chênh lệch "
+                "%(variance)s đã được ghi sổ và báo cho kiểm soát viên.",
+                counted=vnd(opened.opening_counted),
+                expected=vnd(opened.opening_expected),
+                variance=vnd(opened.opening_counted - opened.opening_expected),
+            )
+        )
     return redirect(url_for("counter.home"), code=303)
 
 
@@ -603,6 +682,13 @@ def request_float() -> Any:
         drawer.request_float_move(get_session(), current_agent(), kind, amount, now)
     except (codes.CodeRefused, drawer.DrawerRefused) as refusal:
         return _drawer_page(now, errors={"so_tien": refusal.message}, status=422)
+    flash(
+        _("Đã gửi yêu cầu bổ sung %(amount)s. Chờ kiểm soát viên phê duyệt.", amount=vnd(amount))
+        if kind is ApprovalKind.TOP_UP
+        else _(
+            "Đã gửi yêu cầu nộp về %(amount)s. Chờ kiểm soát viên phê duyệt.", amount=vnd(amount)
+        )
+    )
     return redirect(url_for("counter.drawer_page"), code=303)
 
 

@@ -121,7 +121,9 @@ def test_a_withdrawal_is_paid_out_once_with_its_fee_and_commission(counter_app: 
     assert page.status_code == 200, page.text
     assert citizen.full_name in page.text
     assert "1.000.000 ₫" in page.text
-    assert citizen.citizen_id_last4 in page.text  # the masked ID shows its last 4 digits
+    # The last 4 digits are typed from the card, so the screen does not show them yet.
+    assert "•" * 8 + citizen.citizen_id_last4 not in page.text
+    assert "•••• •••• ••••" in page.text
     ticket = ticket_of(page)
 
     wrong = check_last4(desk.client, ticket, wrong_last4(citizen))
@@ -133,6 +135,7 @@ def test_a_withdrawal_is_paid_out_once_with_its_fee_and_commission(counter_app: 
     assert confirm.status_code == 200
     assert "Khuôn mặt khớp — Chi trả" in confirm.text and "1.000.000 ₫" in confirm.text
     assert 'name="khop_khuon_mat" value="co"' in confirm.text
+    assert "•" * 8 + citizen.citizen_id_last4 in confirm.text
 
     paid = pay(desk.client, ticket, citizen.citizen_id_last4)
     operation_id = operation_of_receipt(paid)
@@ -583,6 +586,10 @@ def test_a_large_payout_needs_a_supervisor_then_a_fresh_totp_code(counter_app: F
     assert reason_of(no_code) == Refusal.STEP_UP_NEEDED
     wrong_code = pay(desk.client, ticket, citizen.citizen_id_last4, totp_code="000000")
     assert reason_of(wrong_code) == Refusal.STEP_UP_NEEDED
+    # The agent stays on the confirmation, asked again for a code: no rescan, no retyping.
+    assert wrong_code.status_code == 422
+    assert 'name="ma_xac_thuc"' in wrong_code.text
+    assert "Mã xác thực không đúng hoặc đã dùng" in wrong_code.text
     assert snapshot(app, citizen.wallet_account_id, desk.drawer_account_id) == before
 
     paid = pay(
@@ -660,7 +667,17 @@ def test_cash_in_by_phone_number_posts_once_per_request(counter_app: Flask) -> N
     request_id = _request_id(page)
 
     target = f"{CASH_IN}?nguoi_dan={citizen.id}"
-    done = desk.client.post(target, data={"so_tien": "500.000", "ma_yeu_cau": request_id})
+    # First the amount is read back, large, with nothing posted yet.
+    read_back = desk.client.post(target, data={"so_tien": "500.000", "ma_yeu_cau": request_id})
+    assert read_back.status_code == 200
+    assert "Đọc lại cho người dân trước khi nạp" in read_back.text
+    assert 'name="so_tien" value="500000"' in read_back.text
+    assert posted(app, desk.drawer_account_id) == 1_000_000
+    assert posted(app, citizen.wallet_account_id) == 100_000
+
+    done = desk.client.post(
+        target, data={"so_tien": "500000", "ma_yeu_cau": request_id, "xac_nhan": "co"}
+    )
     operation_id = operation_of_receipt(done)
     receipt = desk.client.get(done.headers["Location"])
     assert receipt.status_code == 200
@@ -675,7 +692,9 @@ def test_cash_in_by_phone_number_posts_once_per_request(counter_app: Flask) -> N
     )
 
     # The same confirmation sent again (double click, retry): the same receipt, posted once.
-    again = desk.client.post(target, data={"so_tien": "500.000", "ma_yeu_cau": request_id})
+    again = desk.client.post(
+        target, data={"so_tien": "500.000", "ma_yeu_cau": request_id, "xac_nhan": "co"}
+    )
     assert operation_of_receipt(again) == operation_id
     assert posted(app, desk.drawer_account_id) == 1_500_000
     assert posted(app, citizen.wallet_account_id) == 100_000 + 500_000 - charge.fee
@@ -700,7 +719,8 @@ def test_cash_in_by_the_citizens_account_qr(counter_app: Flask) -> None:
     forged = desk.client.get(CASH_IN, query_string={"ma_tai_khoan": account_qr[:-2] + "AA"})
     assert forged.status_code == 422
     done = desk.client.post(
-        scanned.headers["Location"], data={"so_tien": "200000", "ma_yeu_cau": _request_id(page)}
+        scanned.headers["Location"],
+        data={"so_tien": "200000", "ma_yeu_cau": _request_id(page), "xac_nhan": "co"},
     )
     operation_of_receipt(done)
     fee = app.config["FEE_SCHEDULE"].charge(FeeOperation.CASH_IN, 200_000).fee
@@ -716,7 +736,9 @@ def test_an_unverified_citizen_is_verified_in_person_before_cash_in(counter_app:
     page = desk.client.get(target)
     assert "Xác minh danh tính" in page.text
 
-    refused = desk.client.post(target, data={"so_tien": "200000", "ma_yeu_cau": str(uuid.uuid4())})
+    refused = desk.client.post(
+        target, data={"so_tien": "200000", "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"}
+    )
     assert refused.status_code == 422
     assert "chưa được xác minh" in refused.text
     assert posted(app, citizen.wallet_account_id) == 0
@@ -747,7 +769,9 @@ def test_an_unverified_citizen_is_verified_in_person_before_cash_in(counter_app:
     assert (Action.CITIZEN_VERIFIED, f"citizen:{citizen.id}", None) in actions
 
     page = desk.client.get(target)
-    done = desk.client.post(target, data={"so_tien": "200000", "ma_yeu_cau": _request_id(page)})
+    done = desk.client.post(
+        target, data={"so_tien": "200000", "ma_yeu_cau": _request_id(page), "xac_nhan": "co"}
+    )
     operation_of_receipt(done)
     assert posted(app, desk.drawer_account_id) == 1_200_000
 
@@ -760,7 +784,8 @@ def test_cash_in_above_the_transaction_limit_is_refused(counter_app: Flask) -> N
     target = f"{CASH_IN}?nguoi_dan={citizen.id}"
     before = snapshot(app, citizen.wallet_account_id, desk.drawer_account_id)
     refused = desk.client.post(
-        target, data={"so_tien": str(limit + 10_000), "ma_yeu_cau": str(uuid.uuid4())}
+        target,
+        data={"so_tien": str(limit + 10_000), "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"},
     )
     assert refused.status_code == 422
     assert "Mỗi lần nạp tối đa" in refused.text
@@ -850,6 +875,6 @@ def test_the_counters_forms_need_the_csrf_token(web_app: Flask, cheap_passwords:
     operation_of_receipt(desk.client.post(paying, data={**form, "csrf_token": token}))
 
     cash_in = f"{CASH_IN}?nguoi_dan={citizen.id}"
-    data = {"so_tien": "100000", "ma_yeu_cau": str(uuid.uuid4())}
+    data = {"so_tien": "100000", "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"}
     assert desk.client.post(cash_in, data=data).status_code == 400
     assert desk.client.post("/quay/ket-tien/dong", data={"total": "1"}).status_code == 400

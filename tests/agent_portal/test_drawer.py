@@ -132,7 +132,7 @@ def _cash_in(desk: Desk, amount: int) -> uuid.UUID:
     citizen = make_citizen(desk.app, balance_vnd=0)
     response = desk.client.post(
         f"{CASH_IN}?nguoi_dan={citizen.id}",
-        data={"so_tien": str(amount), "ma_yeu_cau": str(uuid.uuid4())},
+        data={"so_tien": str(amount), "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"},
     )
     return operation_of_receipt(response)
 
@@ -228,7 +228,7 @@ def test_closing_with_a_large_variance_waits_for_a_supervisor(counter_app: Flask
     other = make_citizen(app, balance_vnd=0)
     cash_in = desk.client.post(
         f"{CASH_IN}?nguoi_dan={other.id}",
-        data={"so_tien": "100000", "ma_yeu_cau": str(uuid.uuid4())},
+        data={"so_tien": "100000", "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"},
     )
     assert cash_in.status_code == 422
     assert desk.client.post(OPEN_DRAWER, data={"total": "1"}).status_code == 422
