@@ -216,6 +216,14 @@ def read_token(
             Refusal.FORGED,
             _("Mã giả: chữ ký không phải của ATM mềm. KHÔNG chi trả; báo kiểm soát viên."),
         ) from None
+    except tokens.CodeExpired as error:
+        # Signed by us (the signature is checked before expiry), so the id can be trusted: a
+        # code already paid says so, with when and where, rather than "expired" or "old image".
+        claimed = _code_id_of(token_text)
+        paid = None if claimed is None else session.get(IssuedCode, claimed)
+        if paid is not None and paid.status == CodeStatus.REDEEMED:
+            raise _already_paid(session, paid) from None
+        raise _refusal_for_token_error(error) from None
     except tokens.CodeError as error:
         raise _refusal_for_token_error(error) from None
     record = session.get(IssuedCode, claims.code_id)

@@ -196,7 +196,9 @@ def require(
         @functools.wraps(view)
         def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | Any:
             if load() is None:
-                target = request.full_path if request.method == "GET" else None
+                target = None
+                if request.method == "GET":
+                    target = request.full_path if request.query_string else request.path
                 return redirect(url_for(sign_in_endpoint, next=target))
             mark_no_store()
             return view(*args, **kwargs)

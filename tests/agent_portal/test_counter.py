@@ -878,3 +878,25 @@ def test_the_counters_forms_need_the_csrf_token(web_app: Flask, cheap_passwords:
     data = {"so_tien": "100000", "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"}
     assert desk.client.post(cash_in, data=data).status_code == 400
     assert desk.client.post("/quay/ket-tien/dong", data={"total": "1"}).status_code == 400
+
+
+def test_an_old_image_of_a_paid_code_says_already_paid(
+    counter_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A photo kept of a code that was paid: past its 90 s freshness, it still says where and
+    # when it was paid, not merely "old image".
+    app = counter_app
+    desk = set_up_desk(app, cash=DESK_CASH)
+    citizen = make_citizen(app, balance_vnd=1_000_000)
+    code = withdrawal_code(app, citizen, 200_000)
+    page = scan(desk.client, code.token)
+    ticket = ticket_of(page)
+    paid = pay(desk.client, ticket, citizen.citizen_id_last4)
+    assert paid.status_code == 303
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    monkeypatch.setattr("agent_portal.counter_views._now", lambda: later)
+    again = scan(desk.client, code.token)
+    assert again.status_code == 422
+    assert reason_of(again) == Refusal.ALREADY_PAID
+    assert desk.post_office.code in again.text
