@@ -16,7 +16,7 @@ import datetime as dt
 from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
-from agent_portal.models import AuditEvent
+from agent_portal.models import Agent, AuditEvent
 from kiosk import database
 
 DETAIL_LENGTH_MAX_CHARS = 500
@@ -103,6 +103,27 @@ def record(
     session.flush()
 
 
+def record_on_agent(
+    session: Session,
+    agent: Agent,
+    *,
+    actor: str,
+    action: str,
+    now: dt.datetime,
+    detail: str | None = None,
+) -> None:
+    """`record` an action on an agent's account (created, signed in, locked, reset…)."""
+    record(
+        session,
+        actor=actor,
+        action=action,
+        now=now,
+        post_office_id=agent.post_office_id,
+        subject=agent.username,
+        detail=detail,
+    )
+
+
 def record_refusal(
     *,
     actor: str,
@@ -121,12 +142,5 @@ def record_refusal(
         subject=subject,
         detail=detail,
     )
-    request_session = database.get_session()
-    if request_session.get_bind().dialect.name == "sqlite" and request_session.in_transaction():
-        # SQLite has one writer and the request's transaction holds it (see
-        # kiosk.citizens.credentials.count_attempt_in_request). A refused request keeps none of
-        # its own work, so it lets go first; loaded objects reload on their next use.
-        request_session.rollback()
-    with database.database().sessions() as own:
+    with database.apart() as own:
         own.add(event)
-        own.commit()

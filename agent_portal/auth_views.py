@@ -51,8 +51,7 @@ from agent_portal.staff import (
 from kiosk import metrics
 from kiosk.auth import sessions, totp
 from kiosk.auth.models import WebSession
-from kiosk.auth.throttles import TOTP_POLICY, Locked, clear
-from kiosk.citizens.credentials import count_attempt_in_request
+from kiosk.auth.throttles import TOTP_POLICY, Locked, clear, count_attempt
 from kiosk.database import get_session
 from kiosk.formatting import local_time
 from kiosk.security import local_path, mark_no_store
@@ -99,7 +98,7 @@ def verify_code(db: Session, agent: Agent, raw_code: str, now: dt.datetime) -> N
     transaction, so call this before the request writes anything.
     """
     key = totp_throttle_key(agent.id)
-    count_attempt_in_request(db, key, TOTP_POLICY, now)
+    count_attempt(db, key, TOTP_POLICY, now)
     ciphertext = agent.totp_secret_ciphertext
     if ciphertext is None:
         raise WrongCode(_wrong_code_message())
@@ -198,14 +197,7 @@ def _finish_sign_in(db: Session, agent: Agent, now: dt.datetime) -> BaseResponse
         policy=AGENT_POLICY,
         now=now,
     )
-    audit.record(
-        db,
-        actor=agent.principal,
-        action=Action.SIGNED_IN,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
-    )
+    audit.record_on_agent(db, agent, actor=agent.principal, action=Action.SIGNED_IN, now=now)
     return redirect(target or url_for(HOME_ENDPOINT))
 
 
@@ -340,14 +332,7 @@ def enrol() -> Page | BaseResponse:
         _refuse_code(agent, now, "wrong totp enrolment code")
         return _enrol_page(agent, {"code": wrong.message}, 422)
     agent.totp_enrolled_at = now
-    audit.record(
-        db,
-        actor=agent.principal,
-        action=Action.TOTP_ENROLLED,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
-    )
+    audit.record_on_agent(db, agent, actor=agent.principal, action=Action.TOTP_ENROLLED, now=now)
     response = _finish_sign_in(db, agent, now)
     # After the session starts: starting it clears the cookie, flashed messages included.
     flash(_("Đã cài xác thực hai bước. Lần sau, hãy nhập mã 6 số trên ứng dụng."))
@@ -387,14 +372,7 @@ def sign_out() -> BaseResponse:
     agent = load_agent()
     sessions.sign_out(db, now)
     if agent is not None:
-        audit.record(
-            db,
-            actor=agent.principal,
-            action=Action.SIGNED_OUT,
-            now=now,
-            post_office_id=agent.post_office_id,
-            subject=agent.username,
-        )
+        audit.record_on_agent(db, agent, actor=agent.principal, action=Action.SIGNED_OUT, now=now)
     flash(_("Bạn đã đăng xuất."))
     return redirect(url_for(SIGN_IN_ENDPOINT))
 
@@ -431,14 +409,7 @@ def change_password() -> Page | BaseResponse:
         return _change_password_page({"current_password": message}, 422)
     # Every session of the agent ends, this one included: the next sign-in uses the new one.
     set_password(db, agent, new, now)
-    audit.record(
-        db,
-        actor=agent.principal,
-        action=Action.PASSWORD_CHANGED,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
-    )
+    audit.record_on_agent(db, agent, actor=agent.principal, action=Action.PASSWORD_CHANGED, now=now)
     sessions.sign_out(db, now)
     flash(_("Đã đổi mật khẩu. Hãy đăng nhập lại bằng mật khẩu mới."))
     return redirect(url_for(SIGN_IN_ENDPOINT))

@@ -154,13 +154,12 @@ def create_agent_command(
             created_by=ADMIN_ACTOR,
             now=now,
         )
-        audit.record(
+        audit.record_on_agent(
             session,
+            agent,
             actor=ADMIN_ACTOR,
             action=Action.AGENT_CREATED,
             now=now,
-            post_office_id=post_office.id,
-            subject=agent.username,
             detail=f"role={agent.role}",
         )
         session.commit()
@@ -208,13 +207,8 @@ def deactivate(username: str) -> None:
         if not agent.active:
             raise click.ClickException(f"{agent.username} is already deactivated.")
         set_active(session, agent, False, now)
-        audit.record(
-            session,
-            actor=ADMIN_ACTOR,
-            action=Action.AGENT_DEACTIVATED,
-            now=now,
-            post_office_id=agent.post_office_id,
-            subject=agent.username,
+        audit.record_on_agent(
+            session, agent, actor=ADMIN_ACTOR, action=Action.AGENT_DEACTIVATED, now=now
         )
         session.commit()
     click.echo(f"Deactivated {agent.username}; their sessions have ended.")
@@ -228,14 +222,7 @@ def reset_totp_command(username: str) -> None:
     with _operation() as session:
         agent = _agent(session, username)
         reset_totp(session, agent, now)
-        audit.record(
-            session,
-            actor=ADMIN_ACTOR,
-            action=Action.TOTP_RESET,
-            now=now,
-            post_office_id=agent.post_office_id,
-            subject=agent.username,
-        )
+        audit.record_on_agent(session, agent, actor=ADMIN_ACTOR, action=Action.TOTP_RESET, now=now)
         session.commit()
     click.echo(
         f"Reset the authenticator of {agent.username}; their sessions have ended. "

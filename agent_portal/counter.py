@@ -120,6 +120,38 @@ def fee_revenue_account(session: Session) -> int:
     )
 
 
+def charge_legs(
+    session: Session,
+    charge: Charge,
+    *,
+    key: str,
+    payer_account_id: int,
+    post_office: PostOffice,
+    memo: str,
+) -> list[ledger.TransferRequest]:
+    """The transfers linked to a counter operation: the fee from the citizen's wallet to fee
+    revenue, and the post office's commission out of fee revenue (``key`` + ":fee" and
+    ":commission", so a retry posts neither twice)."""
+    if not charge.fee and not charge.commission:
+        return []
+    fee_account = fee_revenue_account(session)
+    legs: list[ledger.TransferRequest] = []
+    if charge.fee:
+        legs.append(Post(f"{key}:fee", payer_account_id, fee_account, charge.fee, "fee", memo))
+    if charge.commission:
+        legs.append(
+            Post(
+                f"{key}:commission",
+                fee_account,
+                post_office.commission_account_id,
+                charge.commission,
+                "agent_commission",
+                memo,
+            )
+        )
+    return legs
+
+
 def _fee_operation(record: IssuedCode) -> FeeOperation:
     return FeeOperation.WITHDRAWAL if record.kind == CodeKind.WITHDRAWAL else FeeOperation.BILL
 
@@ -465,30 +497,14 @@ def redeem(
             )
         )
     charge = inspection.charge
-    if charge.fee or charge.commission:
-        fee_account = fee_revenue_account(session)
-        if charge.fee:
-            requests.append(
-                Post(
-                    key=f"redeem:{record.id}:fee",
-                    debit_account_id=record.wallet_account_id,
-                    credit_account_id=fee_account,
-                    amount=charge.fee,
-                    code="fee",
-                    memo=str(record.id),
-                )
-            )
-        if charge.commission:
-            requests.append(
-                Post(
-                    key=f"redeem:{record.id}:commission",
-                    debit_account_id=fee_account,
-                    credit_account_id=post_office.commission_account_id,
-                    amount=charge.commission,
-                    code="agent_commission",
-                    memo=str(record.id),
-                )
-            )
+    requests += charge_legs(
+        session,
+        charge,
+        key=f"redeem:{record.id}",
+        payer_account_id=record.wallet_account_id,
+        post_office=post_office,
+        memo=str(record.id),
+    )
     try:
         with session.begin_nested():
             results = ledger.post_transfers(session, requests, now=now)
@@ -627,22 +643,14 @@ def cash_in(
             memo=post_office.code,
         )
     ]
-    if charge.fee or charge.commission:
-        fee_account = fee_revenue_account(session)
-        if charge.fee:
-            requests.append(
-                Post(f"{key}:fee", citizen.wallet_account_id, fee_account, charge.fee, "fee")
-            )
-        if charge.commission:
-            requests.append(
-                Post(
-                    f"{key}:commission",
-                    fee_account,
-                    post_office.commission_account_id,
-                    charge.commission,
-                    "agent_commission",
-                )
-            )
+    requests += charge_legs(
+        session,
+        charge,
+        key=key,
+        payer_account_id=citizen.wallet_account_id,
+        post_office=post_office,
+        memo=post_office.code,
+    )
     results = ledger.post_transfers(session, requests, now=now)
     metrics.transfers_posted(results)
     if results[0].replayed:

@@ -83,6 +83,14 @@ def _ticket(record: IssuedCode, via: str) -> str:
 
 def _code_of_ticket(ticket: str) -> IssuedCode:
     """The code a ticket names; 404 for a forged ticket or another agent's, 410 when too old."""
+    record = get_session().get(IssuedCode, _code_id_of_ticket(ticket))
+    if record is None:
+        abort(404)
+    return record
+
+
+def _code_id_of_ticket(ticket: str) -> uuid.UUID:
+    """The id of the code a ticket names, unread (paying locks and reads the row itself)."""
     try:
         data: Any = _serializer().loads(ticket, max_age=TICKET_MAX_AGE_S)
     except SignatureExpired:
@@ -91,10 +99,7 @@ def _code_of_ticket(ticket: str) -> IssuedCode:
         abort(404)
     if not isinstance(data, dict) or data.get("agent") != current_agent().id:
         abort(404)
-    record = get_session().get(IssuedCode, uuid.UUID(str(data["code"])))
-    if record is None:
-        abort(404)
-    return record
+    return uuid.UUID(str(data["code"]))
 
 
 def _home_context(now: dt.datetime) -> dict[str, Any]:
@@ -334,7 +339,7 @@ def _stepped_up(now: dt.datetime) -> bool:
 @agent_required
 def pay(ticket: str) -> Any:
     now = _now()
-    record = _code_of_ticket(ticket)
+    code_id = _code_id_of_ticket(ticket)
     session = get_session()
     agent = current_agent()
     step_up_error = None
@@ -352,7 +357,7 @@ def pay(ticket: str) -> Any:
     try:
         paid = counter.redeem(
             session,
-            record.id,
+            code_id,
             agent=agent,
             post_office=current_post_office(),
             drawer=drawer.open_drawer(session, agent),
@@ -364,8 +369,9 @@ def pay(ticket: str) -> Any:
             now=now,
         )
     except counter.CodeRefused as refusal:
-        if refusal.reason is counter.Refusal.STEP_UP_NEEDED:
+        if refusal.reason is counter.Refusal.STEP_UP_NEEDED and refusal.record is not None:
             # The code is fine and the card matched: ask again for the agent's code, here.
+            record = refusal.record
             _note_refusal(now, refusal.reason, action=Action.PAYOUT_REFUSED, record=record)
             return _confirm_page(
                 _inspection(record, now),

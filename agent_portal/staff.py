@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 import ledger
 from agent_portal.models import Agent, PostOffice, Role
 from kiosk.auth.sessions import SessionPolicy, revoke_all
-from kiosk.auth.throttles import ThrottlePolicy, clear
-from kiosk.citizens.credentials import count_attempt_in_request
+from kiosk.auth.throttles import ThrottlePolicy, clear, count_attempt
 from ledger import AccountKind
 
 PRINCIPAL_KIND = "agent"
@@ -205,7 +204,7 @@ def authenticate_agent(session: Session, username: str, password: str, now: dt.d
     """
     username = normalise_username(username)
     key = password_throttle_key(username[:80])
-    count_attempt_in_request(session, key, PASSWORD_POLICY, now)
+    count_attempt(session, key, PASSWORD_POLICY, now)
     agent = session.scalar(select(Agent).where(Agent.username == username))
     stored = _dummy_password_hash() if agent is None else agent.password_hash
     matches = _password_matches(stored, password)

@@ -141,13 +141,12 @@ def create_counter_agent(
         created_by=supervisor.principal,
         now=now,
     )
-    audit.record(
+    audit.record_on_agent(
         session,
+        agent,
         actor=supervisor.principal,
         action=Action.AGENT_CREATED,
         now=now,
-        post_office_id=post_office.id,
-        subject=agent.username,
         detail=f"role={agent.role}",
     )
     return agent
@@ -169,13 +168,8 @@ def deactivate(session: Session, supervisor: Agent, agent: Agent, now: dt.dateti
     if not agent.active:
         raise StaffRefused("form", _("Tài khoản này đã bị khoá."))
     staff.set_active(session, agent, False, now)
-    audit.record(
-        session,
-        actor=supervisor.principal,
-        action=Action.AGENT_DEACTIVATED,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
+    audit.record_on_agent(
+        session, agent, actor=supervisor.principal, action=Action.AGENT_DEACTIVATED, now=now
     )
 
 
@@ -184,13 +178,8 @@ def reactivate(session: Session, supervisor: Agent, agent: Agent, now: dt.dateti
     if agent.active:
         raise StaffRefused("form", _("Tài khoản này đang hoạt động."))
     staff.set_active(session, agent, True, now)
-    audit.record(
-        session,
-        actor=supervisor.principal,
-        action=Action.AGENT_REACTIVATED,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
+    audit.record_on_agent(
+        session, agent, actor=supervisor.principal, action=Action.AGENT_REACTIVATED, now=now
     )
 
 
@@ -199,11 +188,6 @@ def reset_totp(session: Session, supervisor: Agent, agent: Agent, now: dt.dateti
     and their sessions end at once."""
     _check_may_change(supervisor, agent)
     staff.reset_totp(session, agent, now)
-    audit.record(
-        session,
-        actor=supervisor.principal,
-        action=Action.TOTP_RESET,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=agent.username,
+    audit.record_on_agent(
+        session, agent, actor=supervisor.principal, action=Action.TOTP_RESET, now=now
     )

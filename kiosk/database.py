@@ -7,6 +7,8 @@ request changes nothing. Views and operations never commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -52,6 +54,33 @@ def get_session() -> Session:
         g.db_session = database().sessions()
     session: Session = g.db_session
     return session
+
+
+@contextmanager
+def apart(working: Session | None = None) -> Iterator[Session]:
+    """A session of its own, committed at the end of the block, for what must outlast the
+    rollback of ``working`` (default: the request's session): attempt counters, the audit trail
+    of a refusal.
+
+    On SQLite (development and tests) every transaction begins IMMEDIATE (see `ledger.database`),
+    so a working session that has read anything holds the database's one write lock and this
+    session would wait for it until the busy timeout. The working transaction is ended first;
+    it must not hold unflushed new or deleted objects, and what it flushed is rolled back, so
+    call this before it writes, or when its work is refused anyway. Loaded objects reload on
+    their next use. PostgreSQL needs none of this.
+    """
+    if working is None:
+        working = g.get("db_session")
+    if (
+        working is not None
+        and working.get_bind().dialect.name == "sqlite"
+        and working.in_transaction()
+    ):
+        assert not working.new and not working.deleted, "write apart before writing"
+        working.rollback()
+    with database().sessions() as own:
+        yield own
+        own.commit()
 
 
 def _commit_on_success(response: Response) -> Response:

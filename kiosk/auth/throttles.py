@@ -40,12 +40,12 @@ class Locked(Exception):
         self.until = until
 
 
-def count_attempt(key: str, policy: ThrottlePolicy, now: dt.datetime) -> None:
-    """Count one attempt against `key`, committed at once; raise `Locked` if over the limit."""
-    db = database.database()
-    with db.sessions() as session:
+def count_attempt(working: Session, key: str, policy: ThrottlePolicy, now: dt.datetime) -> None:
+    """Count one attempt against `key`, committed at once apart from ``working`` (the caller's
+    session: on SQLite its transaction is ended first, so count before it writes, see
+    `kiosk.database.apart`); raise `Locked` if over the limit."""
+    with database.apart(working) as session:
         until = _increment(session, key, policy, now)
-        session.commit()
     if until is not None and until > now:
         raise Locked(until)
 

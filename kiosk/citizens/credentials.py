@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.auth.sessions import revoke_all
-from kiosk.auth.throttles import PIN_POLICY, ThrottlePolicy, clear, count_attempt
+from kiosk.auth.throttles import PIN_POLICY, clear, count_attempt
 from kiosk.citizens.models import Citizen
 from kiosk.pii import vault
 
@@ -136,7 +136,7 @@ def authenticate_citizen(session: Session, phone: str, pin: str, now: dt.datetim
     locked, even for the right PIN) and the counter cleared on success.
     """
     key = pin_throttle_key(phone)
-    count_attempt_in_request(session, key, PIN_POLICY, now)
+    count_attempt(session, key, PIN_POLICY, now)
     citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
     stored = None if citizen is None else citizen.pin_hash
     # Always one Argon2 verification, so an unknown phone costs the same time as a wrong PIN.
@@ -169,7 +169,7 @@ def change_pin(
     if new_pin == current_pin:
         raise PinRejected("pin", _("Mã PIN mới phải khác mã PIN hiện tại."))
     key = pin_throttle_key(phone)
-    count_attempt_in_request(session, key, PIN_POLICY, now)
+    count_attempt(session, key, PIN_POLICY, now)
     if citizen.pin_hash is None or not pin_matches(citizen.pin_hash, current_pin):
         raise WrongPin
     clear(session, key)
@@ -184,23 +184,6 @@ def end_all_sessions(session: Session, citizen: Citizen, now: dt.datetime) -> No
     citizen.session_epoch += 1
     revoke_all(session, principal_kind=PRINCIPAL_KIND, principal_id=citizen.id, now=now)
     session.flush()
-
-
-def count_attempt_in_request(
-    session: Session, key: str, policy: ThrottlePolicy, now: dt.datetime
-) -> None:
-    """`kiosk.auth.throttles.count_attempt`, callable after the request has read the database.
-
-    count_attempt commits on a connection of its own. On SQLite (development and tests) every
-    transaction begins IMMEDIATE (see `ledger.database`), so a request session that has read
-    anything holds the database lock, and the second connection would wait for it until the busy
-    timeout. The request has written nothing before an attempt is counted, so its transaction is
-    ended first; loaded objects reload on their next use. PostgreSQL needs none of this.
-    """
-    if session.get_bind().dialect.name == "sqlite" and session.in_transaction():
-        assert not session.new and not session.deleted, "count an attempt before any write"
-        session.rollback()
-    count_attempt(key, policy, now)
 
 
 def _peppered(pin: str) -> str:

@@ -13,8 +13,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session
 
 from kiosk.auth import totp
-from kiosk.auth.throttles import TOTP_POLICY, clear
-from kiosk.citizens.credentials import count_attempt_in_request
+from kiosk.auth.throttles import TOTP_POLICY, clear, count_attempt
 from kiosk.citizens.models import Citizen
 
 
@@ -47,7 +46,7 @@ def enable(session: Session, citizen: Citizen, secret: str, code: str, now: dt.d
     if is_enabled(citizen):
         raise TwoFactorState(_("Xác thực hai bước đã được bật."))
     key = totp_throttle_key(citizen.id)
-    count_attempt_in_request(session, key, TOTP_POLICY, now)
+    count_attempt(session, key, TOTP_POLICY, now)
     step = totp.matching_step(secret, code, now)
     if step is None:
         raise WrongCode(_wrong_code_message())
@@ -63,7 +62,7 @@ def verify(session: Session, citizen: Citizen, code: str, now: dt.datetime) -> N
     if not is_enabled(citizen):
         raise TwoFactorState(_("Bạn chưa bật xác thực hai bước."))
     key = totp_throttle_key(citizen.id)
-    count_attempt_in_request(session, key, TOTP_POLICY, now)
+    count_attempt(session, key, TOTP_POLICY, now)
     ciphertext = citizen.totp_secret_ciphertext
     assert ciphertext is not None
     step = totp.matching_step(totp.decrypt_secret(ciphertext), code, now)

@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 
 import ledger
 from kiosk import metrics
-from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt
 from kiosk.citizens import limits
-from kiosk.citizens.credentials import count_attempt_in_request
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.codes import tokens
@@ -405,7 +404,7 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
         raise FallbackRefused(_("Mã số dự phòng gồm đúng 8 chữ số."))
     key = f"fallback:{phone}"
     try:
-        count_attempt_in_request(session, key, FALLBACK_CODE_POLICY, now)
+        count_attempt(session, key, FALLBACK_CODE_POLICY, now)
     except Locked as locked:
         raise FallbackRefused(
             _(

@@ -443,7 +443,7 @@ def _check_pin(session: Session, citizen: Citizen, pin: str, now: dt.datetime) -
     # attempt is counted (and committed) before the PIN is looked at.
     key = credentials.pin_throttle_key(citizen.phone)
     try:
-        credentials.count_attempt_in_request(session, key, throttles.PIN_POLICY, now)
+        throttles.count_attempt(session, key, throttles.PIN_POLICY, now)
     except throttles.Locked as locked:
         raise MerchantRefused(
             "pin_locked",
