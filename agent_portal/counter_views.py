@@ -468,7 +468,10 @@ def _citizen_from_request(session: Any) -> tuple[Citizen | None, str | None]:
             return None, _("Số điện thoại không đúng. Ví dụ: 0912 345 678.")
         citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
         if citizen is None:
-            return None, _("Chưa có tài khoản ATM mềm nào với số điện thoại này.")
+            return None, _(
+                "Chưa có tài khoản ATM mềm nào với số điện thoại này. Kiểm tra lại số, hoặc "
+                "giúp người dân mở tài khoản trước."
+            )
         return citizen, None
     return None, None
 
