@@ -48,6 +48,10 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     app.register_blueprint(code_views.blueprint)
     app.register_blueprint(merchant_views.blueprint)
     import agent_portal  # noqa: PLC0415
+    from kiosk import adoption, community, welfare  # noqa: PLC0415
 
     agent_portal.init_app(app)
+    community.init_app(app)
+    welfare.init_app(app)
+    adoption.init_app(app)
     return app

@@ -10,6 +10,15 @@ from agent_portal.models import (
 )
 from kiosk.auth.models import Throttle, WebSession
 from kiosk.citizens.models import Citizen
+from kiosk.community.models import (
+    ChecklistEntry,
+    Household,
+    Official,
+    Person,
+    TeamAssignment,
+    Village,
+    Visit,
+)
 from kiosk.payments.models import Biller, IssuedCode, Merchant
 from kiosk.places.models import Commune, Province
 
@@ -18,14 +27,21 @@ __all__ = [
     "Approval",
     "AuditEvent",
     "Biller",
+    "ChecklistEntry",
     "Citizen",
     "Commune",
     "CounterOperation",
     "DrawerSession",
+    "Household",
     "IssuedCode",
     "Merchant",
+    "Official",
+    "Person",
     "PostOffice",
     "Province",
+    "TeamAssignment",
     "Throttle",
+    "Village",
+    "Visit",
     "WebSession",
 ]
