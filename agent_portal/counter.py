@@ -43,11 +43,15 @@ from kiosk.formatting import local_time, vnd
 from kiosk.keys import code_key_ring
 from kiosk.payments.codes import system_account, withdrawal_clearing_account
 from kiosk.payments.models import Biller, CodeKind, CodeStatus, IssuedCode
+from kiosk.places.models import Commune
+from kiosk.welfare import vouchers
 from ledger import AccountKind, Post, PostPending
 
 FEE_REVENUE_OWNER = "system:fee_revenue"
 FEE_REVENUE_SHARDS = 8
 ID_LAST4_LENGTH = 4
+# A welfare voucher is paid in full: the beneficiary pays no fee.
+NO_CHARGE = Charge(fee=0, commission=0)
 
 
 class Refusal(enum.StrEnum):
@@ -70,6 +74,8 @@ class Refusal(enum.StrEnum):
     APPROVAL_NEEDED = "approval_needed"
     STEP_UP_NEEDED = "step_up_needed"
     DRAWER_NOT_OPEN = "drawer_not_open"
+    # A welfare voucher presented at a post office of another commune than its programme's.
+    WRONG_COMMUNE = "wrong_commune"
 
 
 class CodeRefused(Exception):
@@ -87,23 +93,44 @@ class Inspection:
     """What the verification screen shows about a code that can be used."""
 
     record: IssuedCode
-    citizen: Citizen
+    # The citizen whose code it is; None for a welfare voucher (see `voucher`).
+    citizen: Citizen | None
     biller: Biller | None
     charge: Charge
     needs_approval: bool
     approval: Approval | None
+    voucher: vouchers.Voucher | None = None
 
     @property
     def kind(self) -> CodeKind:
         return CodeKind(self.record.kind)
 
     @property
+    def is_welfare(self) -> bool:
+        return self.voucher is not None
+
+    @property
+    def holder_name(self) -> str:
+        if self.voucher is not None:
+            return self.voucher.row.full_name
+        assert self.citizen is not None
+        return self.citizen.full_name
+
+    @property
+    def holder_last4(self) -> str:
+        """The last 4 digits of the ID the card presented must show."""
+        if self.voucher is not None:
+            return self.voucher.row.citizen_id_last4
+        assert self.citizen is not None
+        return self.citizen.citizen_id_last4
+
+    @property
     def masked_citizen_id(self) -> str:
-        return "•" * 8 + self.citizen.citizen_id_last4
+        return "•" * 8 + self.holder_last4
 
     @property
     def verified(self) -> bool:
-        return KycTier(self.citizen.kyc_tier) is KycTier.VERIFIED
+        return self.citizen is not None and KycTier(self.citizen.kyc_tier) is KycTier.VERIFIED
 
     @property
     def approved(self) -> bool:
@@ -176,6 +203,17 @@ def _check_status(session: Session, record: IssuedCode, now: dt.datetime) -> Non
     status = CodeStatus(record.status)
     if status is CodeStatus.REDEEMED:
         raise _already_paid(session, record)
+    if record.welfare_row_id is not None and (
+        status is not CodeStatus.OPEN or now >= record.expires_at
+    ):
+        raise CodeRefused(
+            Refusal.EXPIRED,
+            _(
+                "Phiếu trợ cấp đã hết hạn; tiền đã được trả về quỹ chương trình. "
+                "Người nhận liên hệ UBND xã/phường."
+            ),
+            record,
+        )
     if status is CodeStatus.CANCELLED:
         raise CodeRefused(
             Refusal.CANCELLED,
@@ -227,14 +265,58 @@ def _code_id_of(token_text: str) -> uuid.UUID | None:
     return uuid.UUID(bytes=bytes(data[4:20]))
 
 
+def _read_voucher(session: Session, text: str) -> IssuedCode:
+    """The welfare voucher a scanned slip names (printed, so no freshness: the ID check, the
+    commune and the single payment guard it). Raises `CodeRefused`."""
+    try:
+        claims = vouchers.verify_voucher(text, code_key_ring())
+    except vouchers.VoucherTokenError as error:
+        if error.code == "bad_signature":
+            claimed = vouchers.claimed_code_id(text)
+            if claimed is not None and session.get(IssuedCode, claimed) is not None:
+                raise CodeRefused(
+                    Refusal.TAMPERED,
+                    _(
+                        "Phiếu đã bị sửa (chữ ký không khớp nội dung). "
+                        "KHÔNG chi trả; báo kiểm soát viên."
+                    ),
+                ) from None
+            raise CodeRefused(
+                Refusal.FORGED,
+                _("Phiếu giả: chữ ký không phải của ATM mềm. KHÔNG chi trả; báo kiểm soát viên."),
+            ) from None
+        if error.code == "unknown_key":
+            raise CodeRefused(
+                Refusal.UNKNOWN_KEY,
+                _("Phiếu được ký bằng một khoá không còn dùng. Không chi trả; báo UBND xã/phường."),
+            ) from None
+        raise CodeRefused(
+            Refusal.UNREADABLE, _("Không đọc được phiếu trợ cấp, hoặc quét chưa đủ. Hãy quét lại.")
+        ) from None
+    record = session.get(IssuedCode, claims.code_id)
+    if record is None:
+        raise CodeRefused(
+            Refusal.FORGED, _("Phiếu không có trong hệ thống. KHÔNG chi trả; báo kiểm soát viên.")
+        )
+    if record.welfare_row_id is None or record.amount != claims.amount_vnd:
+        raise CodeRefused(
+            Refusal.TAMPERED,
+            _("Nội dung phiếu không khớp với hệ thống. KHÔNG chi trả; báo kiểm soát viên."),
+        )
+    return record
+
+
 def read_token(
     session: Session, token_text: str, now: dt.datetime, *, max_age_s: int
 ) -> IssuedCode:
     """The issued code a scanned token names, once its signature, freshness and claims hold.
 
     A bad signature on the id of a code we issued means someone changed a real code (tampered);
-    on any other id, the code is forged. Raises `CodeRefused`.
+    on any other id, the code is forged. A printed welfare voucher has a token of its own
+    (`kiosk.welfare.vouchers`). Raises `CodeRefused`.
     """
+    if vouchers.is_voucher_text(token_text):
+        return _read_voucher(session, token_text)
     try:
         claims = tokens.verify(token_text, code_key_ring(), now, max_age_s=max_age_s)
     except tokens.BadSignature:
@@ -259,7 +341,7 @@ def read_token(
     except tokens.CodeError as error:
         raise _refusal_for_token_error(error) from None
     record = session.get(IssuedCode, claims.code_id)
-    if record is None:
+    if record is None or record.welfare_row_id is not None:
         raise CodeRefused(
             Refusal.FORGED,
             _("Mã không có trong hệ thống. KHÔNG chi trả; báo kiểm soát viên."),
@@ -305,8 +387,20 @@ def inspect(
 ) -> Inspection:
     """What the agent needs to decide, or `CodeRefused` when the code cannot be used here now."""
     _check_status(session, record, now)
-    citizen = session.get(Citizen, record.citizen_id)
-    assert citizen is not None
+    voucher = vouchers.voucher_of(session, record)
+    citizen = None if record.citizen_id is None else session.get(Citizen, record.citizen_id)
+    assert (citizen is None) != (voucher is None)
+    if voucher is not None and voucher.programme.commune_code != post_office.commune_code:
+        commune = session.get(Commune, voucher.programme.commune_code)
+        raise CodeRefused(
+            Refusal.WRONG_COMMUNE,
+            _(
+                "Phiếu trợ cấp này chỉ chi trả tại bưu điện của %(commune)s. "
+                "Không chi trả tại điểm này; hướng dẫn người nhận đến đúng xã/phường.",
+                commune=voucher.programme.commune_code if commune is None else commune.name,
+            ),
+            record,
+        )
     if record.kind == CodeKind.WITHDRAWAL:
         if record.amount > post_office.payout_max_vnd:
             raise CodeRefused(
@@ -330,7 +424,9 @@ def inspect(
                 ),
                 record,
             )
-    charge = fees.charge(_fee_operation(record), record.amount)
+    charge = (
+        NO_CHARGE if voucher is not None else fees.charge(_fee_operation(record), record.amount)
+    )
     if charge.fee:
         available = ledger.balance(session, record.wallet_account_id, now=now).available
         if available < charge.fee:
@@ -352,18 +448,24 @@ def inspect(
         charge=charge,
         needs_approval=needs_approval,
         approval=_payout_approval(session, record, post_office) if needs_approval else None,
+        voucher=voucher,
     )
 
 
-def last4_matches(citizen: Citizen, typed: str) -> bool:
+def last4_digits_match(expected: str, typed: str) -> bool:
+    """Whether the 4 digits typed from the card presented are the expected last 4 of the ID."""
     digits = "".join(typed.split())
     if len(digits) != ID_LAST4_LENGTH or not (digits.isascii() and digits.isdigit()):
         return False
-    return hmac.compare_digest(digits, citizen.citizen_id_last4)
+    return hmac.compare_digest(digits, expected)
 
 
-def check_identity(citizen: Citizen, last4: str, face_matched: bool) -> None:
-    if not last4_matches(citizen, last4):
+def last4_matches(citizen: Citizen, typed: str) -> bool:
+    return last4_digits_match(citizen.citizen_id_last4, typed)
+
+
+def check_identity(expected_last4: str, last4: str, face_matched: bool) -> None:
+    if not last4_digits_match(expected_last4, last4):
         raise CodeRefused(
             Refusal.IDENTITY_MISMATCH,
             _(
@@ -458,7 +560,7 @@ def redeem(
         approval_above_vnd=approval_above_vnd,
         now=now,
     )
-    check_identity(inspection.citizen, last4, face_matched)
+    check_identity(inspection.holder_last4, last4, face_matched)
     approval = inspection.approval
     if inspection.needs_approval:
         if approval is None or approval.status != ApprovalStatus.APPROVED:
@@ -524,7 +626,7 @@ def redeem(
             record,
         ) from None
     metrics.transfers_posted(results)
-    metrics.code_redeemed(record.kind)
+    metrics.code_redeemed("welfare_voucher" if inspection.is_welfare else record.kind)
     record.status = CodeStatus.REDEEMED.value
     record.closed_at = now
     record.redeemed_at_point = post_office.code
@@ -550,6 +652,8 @@ def redeem(
     session.add(operation)
     if approval is not None:
         approval.status = ApprovalStatus.USED.value
+    if inspection.is_welfare:
+        vouchers.mark_paid(session, record, now)
     session.flush()
     audit.record(
         session,
@@ -558,7 +662,8 @@ def redeem(
         now=now,
         post_office_id=post_office.id,
         subject=f"code:{record.id}",
-        detail=f"amount={record.amount} fee={charge.fee} drawer={drawer.id}",
+        detail=f"amount={record.amount} fee={charge.fee} drawer={drawer.id}"
+        + (" welfare" if inspection.is_welfare else ""),
     )
     return Paid(operation, replayed=False)
 

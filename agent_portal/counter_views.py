@@ -58,6 +58,7 @@ from kiosk.formatting import local_time, vnd
 from kiosk.payments import codes
 from kiosk.payments.models import Biller, IssuedCode
 from kiosk.wallet.account_qr import AccountQrError, mask_phone, parse_account_qr
+from kiosk.welfare import vouchers
 
 blueprint = Blueprint("counter", __name__, url_prefix="/quay")
 
@@ -267,6 +268,45 @@ def fallback() -> Any:
     return _verify_page(record, _ticket(record, "fallback"), now)
 
 
+@blueprint.post("/phieu-tro-cap")
+@agent_required
+def voucher_fallback() -> Any:
+    """A welfare voucher whose QR cannot be read: its 10-digit number and the ID card's last 4
+    digits (a voucher need not have a phone number, so the card stands in for it)."""
+    now = _now()
+    session = get_session()
+    agent = current_agent()
+    try:
+        record = vouchers.find_by_voucher_number(
+            session,
+            commune_code=current_post_office().commune_code,
+            last4=request.form.get("bon_so_cuoi", ""),
+            digits=request.form.get("so_phieu", ""),
+            throttle_key=f"voucher-number:{agent.principal}",
+            now=now,
+        )
+    except vouchers.VoucherNumberRefused as refusal:
+        metrics.code_refused("voucher_number_refused")
+        audit.record_refusal(
+            actor=agent.principal,
+            action=Action.FALLBACK_REFUSED,
+            now=now,
+            post_office_id=agent.post_office_id,
+            detail="welfare_voucher",
+        )
+        return _home(now, error=refusal.message, status=422, voucher_form=request.form)
+    audit.record(
+        session,
+        actor=agent.principal,
+        action=Action.SCANNED,
+        now=now,
+        post_office_id=agent.post_office_id,
+        subject=f"code:{record.id}",
+        detail="voucher_number",
+    )
+    return _verify_page(record, _ticket(record, "voucher_number"), now)
+
+
 @blueprint.get("/ma/<ticket>")
 @agent_required
 def verify(ticket: str) -> Any:
@@ -284,7 +324,7 @@ def check_identity(ticket: str) -> Any:
         inspection = _inspection(record, now)
     except counter.CodeRefused as refusal:
         return _refused(now, refusal)
-    if not counter.last4_matches(inspection.citizen, last4):
+    if not counter.last4_digits_match(inspection.holder_last4, last4):
         _note_refusal(
             now, counter.Refusal.IDENTITY_MISMATCH, action=Action.IDENTITY_REFUSED, record=record
         )
@@ -429,6 +469,7 @@ def receipt(operation_id: uuid.UUID) -> str:
         if record is None or record.biller_id is None
         else session.get(Biller, record.biller_id)
     )
+    voucher = None if record is None else vouchers.voucher_of(session, record)
     return render_template(
         "agent/counter/receipt.html",
         operation=operation,
@@ -436,6 +477,7 @@ def receipt(operation_id: uuid.UUID) -> str:
         citizen=citizen,
         record=record,
         biller=biller,
+        voucher=voucher,
         width=width,
         widths=RECEIPT_WIDTHS,
         cash=drawer.cash_in_drawer(session, current_agent()),

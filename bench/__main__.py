@@ -20,6 +20,7 @@ from bench import common
 
 # Name -> module. Add qr, redeem, dashboard here as they are written.
 BENCHMARKS: dict[str, str] = {
+    "dashboard": "bench.dashboard",
     "ledger": "bench.ledger",
     "qr": "bench.qr",
     "redeem": "bench.redeem",

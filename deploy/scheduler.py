@@ -53,6 +53,7 @@ class Job:
 
 JOBS = (
     Job("sweep", ("softatm", "ledger", "sweep"), every_s=60, timeout_s=50),
+    Job("adoption-rollup", ("softatm", "adoption", "rollup"), every_s=60, timeout_s=50),
     Job("verify", ("softatm", "ledger", "verify"), daily_at=dt.time(2, 30), timeout_s=2 * 3600),
     Job(
         "drawer-report",

@@ -11,6 +11,8 @@ from flask.cli import FlaskGroup, routes_command, shell_command
 
 from agent_portal.cli import agents_group
 from kiosk import create_app, database
+from kiosk.adoption.cli import adoption_group
+from kiosk.community.cli import officials_group
 from kiosk.config import ConfigError, Environment
 from kiosk.keys_cli import keys_group
 from kiosk.ledger_cli import ledger_group
@@ -36,7 +38,9 @@ main.add_command(routes_command)
 main.add_command(ledger_group)
 main.add_command(keys_group)
 main.add_command(agents_group)
+main.add_command(officials_group)
 main.add_command(ops_group)
+main.add_command(adoption_group)
 
 
 @main.command("db-upgrade")

@@ -16,7 +16,7 @@ import ledger
 from agent_portal import staff
 from agent_portal.drawer import Count, start_drawer
 from agent_portal.models import Agent, DrawerSession, PostOffice, Role
-from kiosk.auth.totp import encrypt_secret
+from kiosk.auth.staff import enrol_known_secret
 from kiosk.citizens.limits import verify_in_person
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.registration import CONSENT_GIVEN, Field, register_citizen
@@ -118,8 +118,7 @@ def _post_office_and_staff(session: Session, now: dt.datetime) -> list[Agent]:
                 created_by="admin",
                 now=now,
             )
-            agent.totp_secret_ciphertext = encrypt_secret(DEMO_TOTP_SECRET)
-            agent.totp_enrolled_at = now
+            enrol_known_secret(agent, DEMO_TOTP_SECRET, now)
         agents.append(agent)
     session.flush()
     return agents
@@ -170,3 +169,15 @@ def load(session: Session) -> None:
     ):
         expected = ledger.balance(session, drawer, now=now).posted
         start_drawer(session, counter_agent, Count(expected, None), now)
+    # The commune's side: officials and the community team, households with their checklists,
+    # a welfare programme with a paid cycle, then the denominators, targets and a roll-up of
+    # everything above into the indicators (last, so that it counts the rest).
+    from kiosk.adoption import demo as adoption_demo  # noqa: PLC0415
+    from kiosk.community import demo as community_demo  # noqa: PLC0415
+    from kiosk.community.households import seed_demo_households  # noqa: PLC0415
+    from kiosk.welfare import demo as welfare_demo  # noqa: PLC0415
+
+    community_demo.seed_demo(session, now)
+    seed_demo_households(session, now)
+    welfare_demo.seed_demo(session, now)
+    adoption_demo.seed_demo(session, now)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from kiosk import database
+from ledger.posting import utc_now
 from ledger.sweeper import SWEEP_BATCH_SIZE_MAX
 
 # An AppGroup (a click.Group) runs each command inside the app context.
@@ -74,9 +75,22 @@ def verify(as_json: bool) -> None:
     help="Reservations voided per transaction.",
 )
 def sweep(batch_size: int) -> None:
-    """Void every expired reservation, committing batch by batch."""
+    """Void every expired reservation, committing batch by batch. Welfare vouchers go first, so
+    that their beneficiary rows say "expired" when their money returns to the fund."""
+    # Imported here: welfare imports the payments and agent modules, which the ledger's other
+    # commands do not need.
+    from kiosk.welfare.vouchers import EXPIRY_BATCH_SIZE_MAX, expire_vouchers  # noqa: PLC0415
+
     total = 0
     db = database.database()
+    voucher_batch_size = min(batch_size, EXPIRY_BATCH_SIZE_MAX)
+    while True:
+        with db.sessions() as session:
+            expired = expire_vouchers(session, utc_now(), limit=voucher_batch_size)
+            session.commit()
+        total += expired
+        if expired < voucher_batch_size:
+            break
     while True:
         with db.sessions() as session:
             voided = ledger.void_expired_reservations(session, limit=batch_size)

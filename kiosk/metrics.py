@@ -58,6 +58,7 @@ class LoginFailure(enum.StrEnum):
 
     CITIZEN_PIN = "citizen_pin"
     AGENT_PASSWORD = "agent_password"  # noqa: S105 - a label value, not a password
+    OFFICIAL_PASSWORD = "official_password"  # noqa: S105 - a label value, not a password
     TOTP = "totp"
 
 

@@ -8,6 +8,15 @@ from agent_portal.models import (
     DrawerSession,
     PostOffice,
 )
+from kiosk.adoption.models import (
+    AdoptionDenominator,
+    AdoptionTarget,
+    CitizenMilestones,
+    CohortCounts,
+    DaysToFirstPayment,
+    MonthlyActive,
+    RollupState,
+)
 from kiosk.auth.models import Throttle, WebSession
 from kiosk.citizens.models import Citizen
 from kiosk.community.models import (
@@ -21,27 +30,38 @@ from kiosk.community.models import (
 )
 from kiosk.payments.models import Biller, IssuedCode, Merchant
 from kiosk.places.models import Commune, Province
+from kiosk.welfare.models import BeneficiaryRow, PayCycle, WelfareProgramme
 
 __all__ = [
+    "AdoptionDenominator",
+    "AdoptionTarget",
     "Agent",
     "Approval",
     "AuditEvent",
+    "BeneficiaryRow",
     "Biller",
     "ChecklistEntry",
     "Citizen",
+    "CitizenMilestones",
+    "CohortCounts",
     "Commune",
     "CounterOperation",
+    "DaysToFirstPayment",
     "DrawerSession",
     "Household",
     "IssuedCode",
     "Merchant",
+    "MonthlyActive",
     "Official",
+    "PayCycle",
     "Person",
     "PostOffice",
     "Province",
+    "RollupState",
     "TeamAssignment",
     "Throttle",
     "Village",
     "Visit",
     "WebSession",
+    "WelfareProgramme",
 ]

@@ -40,7 +40,7 @@ REQUEST_LOGGER = "softatm.requests"
 # Probes poll these every few seconds; their lines would drown the rest at INFO.
 QUIET_ENDPOINTS = frozenset({"kiosk.healthz", "kiosk.readyz", "metrics.metrics"})
 # Who may be signed in, as the `flask.g` field the areas' access modules set.
-PRINCIPAL_FIELDS = ("citizen", "agent")
+PRINCIPAL_FIELDS = ("citizen", "agent", "official")
 
 logger = logging.getLogger(REQUEST_LOGGER)
 

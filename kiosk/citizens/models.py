@@ -62,6 +62,10 @@ class Citizen(Base):
     # Argon2id hash; None while an account made on the citizen's behalf waits for its PIN.
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     pin_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The one-time code with which the citizen sets that first PIN on their own phone: only a
+    # keyed hash is kept, cleared once used (see kiosk/citizens/pin_setup.py).
+    pin_setup_code_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    pin_setup_code_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Optional second factor: encrypted secret, and the last time step accepted (each once).
     totp_secret_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary(128))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from kiosk import metrics
 from kiosk.auth import sessions, totp
 from kiosk.auth.throttles import Locked
-from kiosk.citizens import credentials, profile, registration, two_factor
+from kiosk.citizens import credentials, pin_setup, profile, registration, two_factor
 from kiosk.citizens.access import citizen_required, current_citizen, load_citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.database import get_session
@@ -41,6 +41,8 @@ from kiosk.places.seed import communes_of, provinces
 from kiosk.security import local_path, mark_no_store
 
 blueprint = Blueprint("citizens", __name__)
+# The first PIN of an account opened on the citizen's behalf (see pin_setup.py).
+blueprint.add_url_rule("/dat-ma-pin", "set_pin", pin_setup.set_pin_view, methods=["GET", "POST"])
 
 HOME_ENDPOINT = "wallet.home"
 SETTINGS_ENDPOINT = "citizens.settings"

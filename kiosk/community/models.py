@@ -146,7 +146,9 @@ class Person(Base):
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)
     commune_code: Mapped[str] = mapped_column(ForeignKey("communes.code"))
     full_name: Mapped[str] = mapped_column(String(100))
+    # Older people often know only their year of birth: the full date when known, the year always.
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    birth_year: Mapped[int | None] = mapped_column(SmallInteger)
     sex: Mapped[str] = mapped_column(String(6))
     # HMAC of the 12-digit ID (same key as citizens.citizen_id_lookup) and its last 4 digits.
     citizen_id_lookup: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)

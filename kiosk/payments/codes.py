@@ -464,6 +464,11 @@ def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int
         metrics.transfers_posted([voided])
         record.status = CodeStatus.EXPIRED.value
         record.closed_at = now
+        if record.welfare_row_id is not None:
+            # A welfare voucher: its money went back to the fund; its beneficiary row says so.
+            from kiosk.welfare.vouchers import mark_expired  # noqa: PLC0415 - welfare imports us
+
+            mark_expired(session, record, now)
         expired += 1
     session.flush()
     metrics.code_expired(expired)

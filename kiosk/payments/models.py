@@ -65,6 +65,11 @@ class IssuedCode(Base):
             "(kind = 'payment') = (biller_id IS NOT NULL AND bill_reference IS NOT NULL)",
             name="payment_names_bill",
         ),
+        # A code is a citizen's own, or a welfare cash voucher (paid from a programme's fund).
+        CheckConstraint("(citizen_id IS NULL) <> (welfare_row_id IS NULL)", name="one_holder"),
+        CheckConstraint(
+            "welfare_row_id IS NULL OR kind = 'withdrawal'", name="voucher_is_withdrawal"
+        ),
         Index("ix_issued_codes_citizen_id_status", "citizen_id", "status"),
     )
 
@@ -72,7 +77,12 @@ class IssuedCode(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(12), default=CodeStatus.OPEN)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    # The citizen whose code it is; None for a welfare voucher, which names its row instead.
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
+    welfare_row_id: Mapped[int | None] = mapped_column(
+        ForeignKey("welfare_beneficiaries.id"), unique=True
+    )
+    # Where the money is reserved: the citizen's wallet, or the programme's fund for a voucher.
     wallet_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     amount: Mapped[int] = mapped_column(Money())
     pending_transfer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("transfers.id"), unique=True)

@@ -5,4 +5,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the welfare pages."""
+    """Register the welfare pages and the voucher expiry command."""
+    # Imported here: the views import kiosk's modules, which import this package.
+    from kiosk.welfare import cli, views  # noqa: PLC0415
+
+    views.init_app(app)
+    app.cli.add_command(cli.welfare_group)

@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 import ledger
-from agent_portal import staff
 from agent_portal.counter import FEE_REVENUE_OWNER
 from agent_portal.drawer import CASH_VARIANCE_OWNER
 from agent_portal.models import (
@@ -37,7 +36,7 @@ from agent_portal.models import (
     PostOffice,
     Role,
 )
-from kiosk.auth import totp
+from kiosk.auth import staff, totp  # staff: the password hasher of agents and officials
 from kiosk.citizens.models import Citizen
 from kiosk.payments import codes
 from kiosk.payments.models import Biller, BillerKind, IssuedCode

@@ -478,6 +478,14 @@ def approve_payout(app: Flask, desk: Desk, ticket: str) -> Agent:
     return supervisor
 
 
+def welfare_voucher_of_another_commune(scene: Scene) -> Attempt:
+    # A welfare cash voucher is paid only at a post office of its programme's commune.
+    from tests.welfare.support import voucher_token
+
+    token = voucher_token(scene.app, commune_code="00004")
+    return lambda: scan(scene.desk.client, token)
+
+
 REFUSALS: dict[str, tuple[Callable[[Scene], Attempt], Refusal]] = {
     "unreadable": (unreadable, Refusal.UNREADABLE),
     "forged": (forged, Refusal.FORGED),
@@ -498,6 +506,10 @@ REFUSALS: dict[str, tuple[Callable[[Scene], Attempt], Refusal]] = {
     "approval needed": (approval_needed, Refusal.APPROVAL_NEEDED),
     "step-up needed": (step_up_needed, Refusal.STEP_UP_NEEDED),
     "drawer not open": (drawer_not_open, Refusal.DRAWER_NOT_OPEN),
+    "welfare voucher of another commune": (
+        welfare_voucher_of_another_commune,
+        Refusal.WRONG_COMMUNE,
+    ),
 }
 
 

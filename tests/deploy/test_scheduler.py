@@ -63,7 +63,7 @@ def test_run_once_reports_each_ending(
 
 def test_jobs_match_the_systemd_timers(scheduler: ModuleType) -> None:
     by_name = {job.name: job for job in scheduler.JOBS}
-    assert set(by_name) == {"sweep", "verify", "drawer-report"}
+    assert set(by_name) == {"sweep", "adoption-rollup", "verify", "drawer-report"}
     for name, job in by_name.items():
         assert job.command[0] == "softatm"
         resolve_softatm_command(list(job.command[1:]))

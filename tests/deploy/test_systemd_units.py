@@ -38,6 +38,7 @@ HARDENING = {
 
 def test_the_expected_units_exist() -> None:
     assert [path.name for path in SERVICES] == [
+        "softatm-adoption-rollup.service",
         "softatm-backup.service",
         "softatm-drawer-report.service",
         "softatm-migrate.service",
@@ -47,6 +48,7 @@ def test_the_expected_units_exist() -> None:
     ]
     # Every timer starts the service of its name.
     assert {path.stem for path in TIMERS} == {
+        "softatm-adoption-rollup",
         "softatm-backup",
         "softatm-drawer-report",
         "softatm-sweep",
@@ -111,6 +113,7 @@ def test_the_web_service() -> None:
     ("name", "when"),
     [
         ("softatm-sweep", "minutely"),
+        ("softatm-adoption-rollup", "minutely"),
         ("softatm-verify", "*-*-* 02:30:00 Asia/Ho_Chi_Minh"),
         ("softatm-drawer-report", "*-*-* 00:30:00 Asia/Ho_Chi_Minh"),
         ("softatm-backup", "*-*-* 01:30:00 Asia/Ho_Chi_Minh"),
