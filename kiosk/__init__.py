@@ -54,4 +54,8 @@ def create_app(config: Mapping[str, object] | None = None) -> Flask:
     community.init_app(app)
     welfare.init_app(app)
     adoption.init_app(app)
+    # Last: its error handler answers /api/v1 paths with problem details, others as before.
+    from kiosk import api  # noqa: PLC0415
+
+    api.init_app(app)
     return app

@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command
 from agent_portal.cli import agents_group
 from kiosk import create_app, database
 from kiosk.adoption.cli import adoption_group
+from kiosk.api.cli import api_group
 from kiosk.community.cli import officials_group
 from kiosk.config import ConfigError, Environment
 from kiosk.keys_cli import keys_group
@@ -41,6 +42,7 @@ main.add_command(agents_group)
 main.add_command(officials_group)
 main.add_command(ops_group)
 main.add_command(adoption_group)
+main.add_command(api_group)
 
 
 @main.command("db-upgrade")

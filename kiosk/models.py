@@ -17,6 +17,7 @@ from kiosk.adoption.models import (
     MonthlyActive,
     RollupState,
 )
+from kiosk.api.models import ApiCredential, IdempotencyRecord
 from kiosk.auth.models import Throttle, WebSession
 from kiosk.citizens.models import Citizen
 from kiosk.community.models import (
@@ -36,6 +37,7 @@ __all__ = [
     "AdoptionDenominator",
     "AdoptionTarget",
     "Agent",
+    "ApiCredential",
     "Approval",
     "AuditEvent",
     "BeneficiaryRow",
@@ -49,6 +51,7 @@ __all__ = [
     "DaysToFirstPayment",
     "DrawerSession",
     "Household",
+    "IdempotencyRecord",
     "IssuedCode",
     "Merchant",
     "MonthlyActive",
