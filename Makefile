@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.softatm-installed
 PORT ?= 8000
 NAME ?=
+ARGS ?=
 LINT_PATHS := kiosk agent_portal ledger tests bench migrations deploy
 # Message catalogues: the .po files are the source, the compiled .mo files are built (not in git).
 TRANSLATIONS := kiosk/translations
@@ -19,7 +20,7 @@ MO_FILES := $(PO_FILES:.po=.mo)
 # Beyond Babel's defaults (_, gettext, ngettext…). Also in babel.cfg, which Babel < 2.18 ignores.
 BABEL_KEYWORDS := -k lazy_gettext -k lazy_ngettext:1,2
 
-.PHONY: help venv browser translations translations-update run test lint typecheck pytest bench clean
+.PHONY: help venv browser translations translations-update run test lint typecheck pytest bench prove assurance clean
 
 help: ## List the targets
 	@echo "Soft ATM: make TARGET"
@@ -81,6 +82,12 @@ pytest: venv translations ## Run the tests only
 
 bench: venv ## Run the benchmarks (one of them with NAME=ledger)
 	$(BIN)/python -m bench $(NAME)
+
+prove: venv ## Run the proof harnesses (one with NAME=crash; its options with ARGS="--kills 60")
+	$(BIN)/python -m bench.proofs $(NAME) $(ARGS)
+
+assurance: venv ## Run every proof harness and regenerate docs/assurance.md from their figures
+	$(BIN)/python -m bench.proofs.report
 
 clean: ## Remove caches and build artefacts (keeps .venv and the var/ database)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache

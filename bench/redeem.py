@@ -818,8 +818,8 @@ class CounterClient:
             raise BenchmarkError(f"more than {FAILURES_MAX} failed redemptions: {self.failures}")
         return 0
 
-    def redeem(self, code: Code) -> int:
-        """Scan, check the ID card's last 4 digits, pay out: 1 when paid, 0 (noted) otherwise."""
+    def fresh_token(self, code: Code) -> str:
+        """The code signed again now, as the citizen's phone shows it (it does every 30 s)."""
         from kiosk.codes import CodeClaims, CodeKind, reissue  # noqa: PLC0415
 
         claims = CodeClaims(
@@ -831,8 +831,11 @@ class CounterClient:
             expires_at=code.expires_at.replace(microsecond=0),
             key_id=0,
         )
-        # The citizen's phone shows a freshly signed code, as it does every 30 s.
-        token = reissue(claims, self.key_ring, dt.datetime.now(dt.UTC)).token
+        return reissue(claims, self.key_ring, dt.datetime.now(dt.UTC)).token
+
+    def redeem(self, code: Code) -> int:
+        """Scan, check the ID card's last 4 digits, pay out: 1 when paid, 0 (noted) otherwise."""
+        token = self.fresh_token(code)
         browser = self.browser
         self.used.append(code)
         try:
