@@ -2,14 +2,15 @@
 
 The pages are every staff member's (`kiosk.auth.staff_sign_in`): a password, then a TOTP code
 (enrolment in an authenticator app at the first sign-in), then a server-side session. This
-module names the agents' templates and endpoints and writes their sign-ins to the agents' audit
-log. `step_up` lends the code check to other views, before a large payout for instance.
+module names the agents' layout, words and endpoints and writes their sign-ins to the agents'
+audit log. `step_up` lends the code check to other views, before a large payout for instance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from agent_portal.models import Agent
 from agent_portal.staff import AGENTS
 from kiosk import metrics
 from kiosk.auth.models import WebSession
-from kiosk.auth.staff_sign_in import StaffSignIn, WrongCode
+from kiosk.auth.staff_sign_in import StaffPageWords, StaffSignIn, WrongCode
 
 HOME_ENDPOINT = "counter.home"
 SIGN_IN_ENDPOINT = "agent_auth.sign_in"
@@ -66,7 +67,25 @@ PAGES = StaffSignIn(
     name="agent_auth",
     url_prefix="/quay",
     home_endpoint=HOME_ENDPOINT,
-    templates="agent/auth",
+    words=StaffPageWords(
+        base_template="agent/base.html",
+        area_name=lazy_gettext("Quầy ATM mềm"),
+        sign_in_heading=lazy_gettext("Đăng nhập quầy"),
+        sign_in_lead=None,
+        sign_in_hint=lazy_gettext(
+            "Sau mật khẩu, bạn nhập mã 6 số trên ứng dụng xác thực. Quên mật khẩu hoặc mất "
+            "điện thoại? Hãy báo kiểm soát viên của điểm bưu điện."
+        ),
+        totp_lead=lazy_gettext(
+            "Mở ứng dụng xác thực trên điện thoại và nhập mã 6 số của Quầy ATM mềm."
+        ),
+        enrol_lead=lazy_gettext(
+            "Lần đầu đăng nhập quầy: mỗi lần đăng nhập sau này, ngoài mật khẩu bạn sẽ nhập mã "
+            "6 số do ứng dụng trên điện thoại của bạn tạo ra."
+        ),
+        qr_alt=lazy_gettext("Mã QR để thêm Quầy ATM mềm vào ứng dụng xác thực"),
+        home_link=lazy_gettext("Quay lại quầy"),
+    ),
     totp_issuer=TOTP_ISSUER,
     load_member=load_agent,
     member_required=agent_required,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -237,35 +238,60 @@ def decode_frame() -> Any:
     return jsonify({"text": photo.decode_qr(request.get_data())})
 
 
-@blueprint.post("/ma-so")
-@agent_required
-def fallback() -> Any:
-    now = _now()
-    session = get_session()
+def _typed_code_page(
+    now: dt.datetime,
+    find: Callable[[], IssuedCode],
+    source: str,
+    *,
+    refusal_metric: str,
+    refusal_detail: str | None,
+    form_name: str,
+) -> Any:
+    """The verify page of the code that ``find`` looks up from the digits the agent typed
+    (``source`` names the way in the audit log and the ticket), or the counter's home page with
+    the refusal and the form as typed (``form_name``)."""
     agent = current_agent()
     try:
-        record = codes.find_by_fallback(
-            session, request.form.get("so_dien_thoai", ""), request.form.get("ma_so", ""), now
-        )
-    except codes.FallbackRefused as refusal:
-        metrics.code_refused("fallback_refused")
+        record = find()
+    except (codes.FallbackRefused, vouchers.VoucherNumberRefused) as refusal:
+        metrics.code_refused(refusal_metric)
         audit.record_refusal(
             actor=agent.principal,
             action=Action.FALLBACK_REFUSED,
             now=now,
             post_office_id=agent.post_office_id,
+            detail=refusal_detail,
         )
-        return _home(now, error=refusal.message, status=422, fallback_form=request.form)
+        return _home(now, error=refusal.message, status=422, **{form_name: request.form})
     audit.record(
-        session,
+        get_session(),
         actor=agent.principal,
         action=Action.SCANNED,
         now=now,
         post_office_id=agent.post_office_id,
         subject=f"code:{record.id}",
-        detail="fallback",
+        detail=source,
     )
-    return _verify_page(record, _ticket(record, "fallback"), now)
+    return _verify_page(record, _ticket(record, source), now)
+
+
+@blueprint.post("/ma-so")
+@agent_required
+def fallback() -> Any:
+    now = _now()
+    return _typed_code_page(
+        now,
+        lambda: codes.find_by_fallback(
+            get_session(),
+            request.form.get("so_dien_thoai", ""),
+            request.form.get("ma_so", ""),
+            now,
+        ),
+        "fallback",
+        refusal_metric="fallback_refused",
+        refusal_detail=None,
+        form_name="fallback_form",
+    )
 
 
 @blueprint.post("/phieu-tro-cap")
@@ -274,37 +300,21 @@ def voucher_fallback() -> Any:
     """A welfare voucher whose QR cannot be read: its 10-digit number and the ID card's last 4
     digits (a voucher need not have a phone number, so the card stands in for it)."""
     now = _now()
-    session = get_session()
-    agent = current_agent()
-    try:
-        record = vouchers.find_by_voucher_number(
-            session,
+    return _typed_code_page(
+        now,
+        lambda: vouchers.find_by_voucher_number(
+            get_session(),
             commune_code=current_post_office().commune_code,
             last4=request.form.get("bon_so_cuoi", ""),
             digits=request.form.get("so_phieu", ""),
-            throttle_key=f"voucher-number:{agent.principal}",
+            throttle_key=f"voucher-number:{current_agent().principal}",
             now=now,
-        )
-    except vouchers.VoucherNumberRefused as refusal:
-        metrics.code_refused("voucher_number_refused")
-        audit.record_refusal(
-            actor=agent.principal,
-            action=Action.FALLBACK_REFUSED,
-            now=now,
-            post_office_id=agent.post_office_id,
-            detail="welfare_voucher",
-        )
-        return _home(now, error=refusal.message, status=422, voucher_form=request.form)
-    audit.record(
-        session,
-        actor=agent.principal,
-        action=Action.SCANNED,
-        now=now,
-        post_office_id=agent.post_office_id,
-        subject=f"code:{record.id}",
-        detail="voucher_number",
+        ),
+        "voucher_number",
+        refusal_metric="voucher_number_refused",
+        refusal_detail="welfare_voucher",
+        form_name="voucher_form",
     )
-    return _verify_page(record, _ticket(record, "voucher_number"), now)
 
 
 @blueprint.get("/ma/<ticket>")

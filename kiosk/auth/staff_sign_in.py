@@ -14,9 +14,10 @@ Each TOTP step is accepted at most once per member (`kiosk.auth.totp.claim_step`
 read over the shoulder is worthless once used, even by a request racing the first one.
 `StaffSignIn.step_up` lends the same check to other views, before a large payout for instance.
 
-The templates (``<templates>/sign_in.html``, ``totp.html``, ``enrol.html``,
-``change_password.html``) post to ``<blueprint>.sign_in``, ``.totp``, ``.enrol`` and
-``.change_password`` and show ``<blueprint>.enrol_qr``.
+The templates (``staff/auth/sign_in.html``, ``totp.html``, ``enrol.html``,
+``change_password.html``) are every area's: they extend the area's layout and say what its
+`StaffPageWords` hold, and post to ``<auth>.sign_in``, ``.totp``, ``.enrol`` and
+``.change_password`` (``auth`` is the blueprint's name) and show ``<auth>.enrol_qr``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from kiosk.formatting import local_time
 from kiosk.security import local_path, mark_no_store
 
 PENDING_TTL_S = 5 * 60
+TEMPLATES = "staff/auth"
 
 Page = str | tuple[str, int]
 ViewDecorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -122,11 +124,27 @@ def locked_message(locked: Locked) -> str:
 
 
 @dataclass(frozen=True)
+class StaffPageWords:
+    """What the sign-in pages say of one area, and the layout they extend. Give the sentences as
+    `flask_babel.lazy_gettext` strings: they are translated when a page is drawn."""
+
+    base_template: str
+    area_name: str  # after each page's title
+    sign_in_heading: str
+    sign_in_lead: str | None  # under the heading, who the area is for
+    sign_in_hint: str  # under the form, whom to ask about a lost password or phone
+    totp_lead: str
+    enrol_lead: str
+    qr_alt: str
+    home_link: str  # the change-password page's link back to ``home_endpoint``
+
+
+@dataclass(frozen=True)
 class StaffSignIn(Generic[MemberT]):
     """The sign-in pages of one kind of staff.
 
     ``load_member`` returns the signed-in member (or None) and ``member_required`` guards a
-    view for them; ``templates`` is the folder of the four pages; ``totp_issuer`` names the
+    view for them; ``words`` is what the pages say of the area; ``totp_issuer`` names the
     area in the authenticator app; ``password_failure`` labels refused passwords in the
     metrics.
     """
@@ -135,7 +153,7 @@ class StaffSignIn(Generic[MemberT]):
     name: str
     url_prefix: str
     home_endpoint: str
-    templates: str
+    words: StaffPageWords
     totp_issuer: str
     load_member: Callable[[], MemberT | None]
     member_required: ViewDecorator
@@ -244,7 +262,14 @@ class StaffSignIn(Generic[MemberT]):
         return redirect(target or url_for(self.home_endpoint))
 
     def _page(self, template: str, errors: Mapping[str, str], status: int, **context: Any) -> Page:
-        page = render_template(f"{self.templates}/{template}", errors=errors, **context)
+        page = render_template(
+            f"{TEMPLATES}/{template}",
+            errors=errors,
+            words=self.words,
+            auth=self.name,
+            home_endpoint=self.home_endpoint,
+            **context,
+        )
         return page, status
 
     # --- The pages ------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session
 
 from kiosk import metrics
 from kiosk.auth.models import WebSession
-from kiosk.auth.staff_sign_in import StaffSignIn, WrongCode
+from kiosk.auth.staff_sign_in import StaffPageWords, StaffSignIn, WrongCode
 from kiosk.community.access import load_official, official_required
 from kiosk.community.models import Official
 from kiosk.community.staff import OFFICIALS
@@ -51,7 +52,27 @@ PAGES = StaffSignIn(
     name="official_auth",
     url_prefix="/quan-ly",
     home_endpoint=HOME_ENDPOINT,
-    templates="commune/auth",
+    words=StaffPageWords(
+        base_template="commune/base.html",
+        area_name=lazy_gettext("Quản lý ATM mềm"),
+        sign_in_heading=lazy_gettext("Đăng nhập trang quản lý"),
+        sign_in_lead=lazy_gettext(
+            "Dành cho tổ công nghệ số cộng đồng, cán bộ xã, phường và cán bộ tỉnh."
+        ),
+        sign_in_hint=lazy_gettext(
+            "Sau mật khẩu, bạn nhập mã 6 số trên ứng dụng xác thực. Quên mật khẩu hoặc mất "
+            "điện thoại? Hãy báo cán bộ xã, phường quản lý tổ của bạn."
+        ),
+        totp_lead=lazy_gettext(
+            "Mở ứng dụng xác thực trên điện thoại và nhập mã 6 số của Quản lý ATM mềm."
+        ),
+        enrol_lead=lazy_gettext(
+            "Lần đầu đăng nhập trang quản lý: mỗi lần đăng nhập sau này, ngoài mật khẩu bạn sẽ "
+            "nhập mã 6 số do ứng dụng trên điện thoại của bạn tạo ra."
+        ),
+        qr_alt=lazy_gettext("Mã QR để thêm Quản lý ATM mềm vào ứng dụng xác thực"),
+        home_link=lazy_gettext("Quay lại trang chính"),
+    ),
     totp_issuer=TOTP_ISSUER,
     load_member=load_official,
     member_required=official_required(),

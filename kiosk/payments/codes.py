@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -430,20 +431,13 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
     raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
 
 
-def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int:
-    """Release the money of codes whose time ran out and mark them expired; return how many.
+def void_expired(session: Session, records: Sequence[IssuedCode], now: dt.datetime) -> int:
+    """Void the reservations of ``records`` (open codes past their expiry, claimed with SKIP
+    LOCKED) and mark them expired, a welfare voucher's beneficiary row too; return how many.
 
-    Safe beside the ledger's own sweeper and a second copy of itself: the void carries the same
-    idempotency key as the sweeper's, rows are claimed with SKIP LOCKED, and the ledger lets one
-    resolution through whatever happens.
+    The void carries the ledger sweeper's idempotency key (``expire:<pending id>``), so a
+    reservation the sweeper voided already is replayed, not voided twice.
     """
-    records = session.scalars(
-        select(IssuedCode)
-        .where(IssuedCode.status == CodeStatus.OPEN, IssuedCode.expires_at <= now)
-        .order_by(IssuedCode.expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
     expired = 0
     for record in records:
         try:
@@ -472,4 +466,22 @@ def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int
         expired += 1
     session.flush()
     metrics.code_expired(expired)
+    return expired
+
+
+def expire_codes(session: Session, now: dt.datetime, *, limit: int = 500) -> int:
+    """Release the money of codes whose time ran out and mark them expired; return how many.
+
+    Safe beside the ledger's own sweeper and a second copy of itself: the void carries the same
+    idempotency key as the sweeper's, rows are claimed with SKIP LOCKED, and the ledger lets one
+    resolution through whatever happens.
+    """
+    records = session.scalars(
+        select(IssuedCode)
+        .where(IssuedCode.status == CodeStatus.OPEN, IssuedCode.expires_at <= now)
+        .order_by(IssuedCode.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    void_expired(session, records, now)
     return len(records)

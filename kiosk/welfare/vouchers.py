@@ -41,15 +41,13 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import ledger
-from kiosk import metrics
 from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt
 from kiosk.codes.signing import KeyRing
 from kiosk.formatting import local_time
+from kiosk.payments.codes import void_expired
 from kiosk.payments.models import CodeStatus, IssuedCode
 from kiosk.pii import vault
 from kiosk.welfare.models import BeneficiaryRow, PayCycle, RowStatus, WelfareProgramme
-from ledger.sweeper import EXPIRY_CODE
 
 VOUCHER_PREFIX = "TC:"
 VOUCHER_FORMAT_VERSION = 1
@@ -279,9 +277,9 @@ def expire_vouchers(
     """Release the money of vouchers not paid by their expiry back to the fund; mark the code
     and the row expired. Returns how many were expired.
 
-    Safe beside the ledger's sweeper and `kiosk.payments.codes.expire_codes`: the void carries the
-    sweeper's idempotency key (`expire:<pending id>`), so a reservation the sweeper voided already
-    is replayed, not voided twice; one paid out meanwhile is left to the counter.
+    Safe beside the ledger's sweeper and `kiosk.payments.codes.expire_codes`, with which it
+    shares `kiosk.payments.codes.void_expired`: a reservation the sweeper voided already is
+    replayed, not voided twice; one paid out meanwhile is left to the counter.
     """
     query = (
         select(IssuedCode)
@@ -295,23 +293,4 @@ def expire_vouchers(
         query = query.join(PayCycle, PayCycle.id == BeneficiaryRow.cycle_id).where(
             PayCycle.programme_id == programme_id
         )
-    expired = 0
-    for record in session.scalars(query).all():
-        try:
-            with session.begin_nested():
-                voided = ledger.post_transfer(
-                    session,
-                    ledger.VoidPending(
-                        key=f"expire:{record.pending_transfer_id}",
-                        pending_id=record.pending_transfer_id,
-                        code=EXPIRY_CODE,
-                    ),
-                    now=now,
-                )
-        except ledger.PendingAlreadyResolved:
-            continue
-        metrics.transfers_posted([voided])
-        mark_expired(session, record, now)
-        expired += 1
-    metrics.code_expired(expired)
-    return expired
+    return void_expired(session, session.scalars(query).all(), now)

@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import uuid
 
 import openpyxl
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import ledger
 from kiosk.adoption import denominators, indicators
 from kiosk.adoption.indicators import Figure
 from kiosk.adoption.presentation import present
 from kiosk.adoption.rollup import roll_up
-from kiosk.citizens.models import Citizen, KycTier, Sex
+from kiosk.citizens.models import Sex
 from kiosk.community.models import OfficialRole
 from kiosk.formatting import local_today
-from kiosk.pii import vault
-from ledger import AccountKind
 from tests.community.support import (
     COMMUNE_CODE,
     OTHER_COMMUNE_CODE,
@@ -34,7 +30,7 @@ from tests.community.support import (
     make_official,
     sign_in_official,
 )
-from tests.kiosk.citizen_support import unique_citizen_id, unique_phone
+from tests.kiosk.citizen_support import make_citizen
 from tests.kiosk.conftest import AppFactory, database_url, make_app, web_backend
 
 __all__ = ["community_app", "community_client", "database_url", "make_app", "web_backend"]
@@ -243,46 +239,16 @@ FIGURES_PERIOD = "2026-01"
 def make_citizen_at(app: Flask, at: dt.datetime, *, verified: bool, cash_in_vnd: int = 0) -> None:
     """A committed citizen of the figures' commune who opened an account at ``at``, verified
     then or not, with a cash-in then."""
-    with app_session(app) as session, app.app_context():
-        wallet = ledger.open_account(
-            session, kind=AccountKind.CITIZEN_WALLET, name="Ví — Lò Văn Pỏm", now=at
-        )
-        number = unique_citizen_id(dt.date(1970, 3, 8), Sex.MALE)
-        citizen = Citizen(
-            phone=unique_phone(),
-            full_name="Lò Văn Pỏm",
-            date_of_birth=dt.date(1970, 3, 8),
-            sex=Sex.MALE.value,
-            commune_code=FIGURES_COMMUNE_CODE,
-            citizen_id_ciphertext=vault().encrypt(number, purpose="citizen_id"),
-            citizen_id_lookup=vault().lookup_hash(number, purpose="citizen_id"),
-            citizen_id_last4=number[-4:],
-            kyc_tier=KycTier.VERIFIED if verified else KycTier.UNVERIFIED,
-            verified_at=at if verified else None,
-            verified_by="agent:test" if verified else None,
-            pin_hash=None,
-            consent_version="test",
-            consent_at=at,
-            registered_by="test",
-            wallet_account_id=wallet.id,
-            session_epoch=0,
-            created_at=at,
-        )
-        session.add(citizen)
-        session.flush()
-        wallet.owner_ref = f"citizen:{citizen.id}"
-        if cash_in_vnd:
-            funding = ledger.open_account(
-                session, kind=AccountKind.FUNDING, name="test funding", owner_ref=str(uuid.uuid4())
-            )
-            ledger.post_transfer(
-                session,
-                ledger.Post(
-                    f"test-fund:{uuid.uuid4()}", funding.id, wallet.id, cash_in_vnd, "cash_in"
-                ),
-                now=at,
-            )
-        session.commit()
+    make_citizen(
+        app,
+        balance_vnd=cash_in_vnd,
+        verified=verified,
+        full_name="Lò Văn Pỏm",
+        commune_code=FIGURES_COMMUNE_CODE,
+        date_of_birth=dt.date(1970, 3, 8),
+        sex=Sex.MALE,
+        now=at,
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import pyotp
 import pytest
@@ -25,8 +26,8 @@ from agent_portal.models import Agent, PostOffice, Role
 from agent_portal.staff import AGENT_POLICY, PRINCIPAL_KIND, create_agent, create_post_office
 from kiosk import database
 from kiosk.auth import totp
-from kiosk.auth.models import WebSession
-from kiosk.auth.sessions import COOKIE_FIELD, token_hash
+from kiosk.auth.staff import StaffMember
+from tests.kiosk.citizen_support import sign_in_as
 from tests.kiosk.conftest import (  # the web app over SQLite and PostgreSQL
     database_url,
     make_app,
@@ -46,6 +47,7 @@ TOTP_PATH = "/quay/xac-thuc"
 _CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 SignIn = Callable[[FlaskClient, Agent], None]
+RowT = TypeVar("RowT")
 
 
 @contextmanager
@@ -53,6 +55,15 @@ def app_session(app: Flask) -> Iterator[Session]:
     """A session on the app's database, outside any request; the caller commits or not."""
     with app.app_context(), database.database().sessions() as session:
         yield session
+
+
+def stored_row(app: Flask, model: type[RowT], key: object) -> RowT:
+    """The committed row ``key`` of ``model``, detached (read its columns, not relations)."""
+    with app_session(app) as session:
+        row = session.get(model, key)
+        assert row is not None, (model.__name__, key)
+        session.expunge(row)
+    return row
 
 
 def unique_username(prefix: str = "agent") -> str:
@@ -132,57 +143,48 @@ def csrf_token(client: FlaskClient, path: str) -> str:
     return found.group(1)
 
 
-def sign_in_through_pages(app: Flask, client: FlaskClient, agent: Agent) -> bool:
-    """Sign in with the password and a TOTP code on the real pages; False when no code is left
-    to use this instant (each TOTP step is accepted once per agent, ±1 step around now)."""
+def sign_in_through_pages(
+    app: Flask,
+    client: FlaskClient,
+    member: StaffMember,
+    *,
+    sign_in_path: str = SIGN_IN_PATH,
+    totp_path: str = TOTP_PATH,
+    csrf: bool = True,
+) -> bool:
+    """Sign in with the password and a TOTP code on the real pages (the agents' unless told the
+    officials' paths; with each form's CSRF token unless the app's checks are off); False when
+    no code is left to use this instant (each TOTP step is accepted once per member, ±1 step
+    around now)."""
     with app_session(app) as session:
-        fresh = session.get(Agent, agent.id)
+        fresh = session.get(type(member), member.id)
         assert fresh is not None
         last_step = fresh.totp_last_step
     current = totp.step_at(dt.datetime.now(dt.UTC))
     step = current if last_step is None else max(current - 1, last_step + 1)
     if step > current + 1:
         return False
-    response = client.post(
-        SIGN_IN_PATH,
-        data={
-            "username": agent.username,
-            "password": PASSWORD,
-            "csrf_token": csrf_token(client, SIGN_IN_PATH),
-        },
-    )
+    form = {"username": member.username, "password": PASSWORD}
+    if csrf:
+        form["csrf_token"] = csrf_token(client, sign_in_path)
+    response = client.post(sign_in_path, data=form)
     assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.headers["Location"] == TOTP_PATH
-    code = pyotp.TOTP(TOTP_SECRET).generate_otp(step)
-    response = client.post(
-        TOTP_PATH, data={"code": code, "csrf_token": csrf_token(client, TOTP_PATH)}
-    )
+    assert response.headers["Location"] == totp_path
+    form = {"code": pyotp.TOTP(TOTP_SECRET).generate_otp(step)}
+    if csrf:
+        form["csrf_token"] = csrf_token(client, totp_path)
+    response = client.post(totp_path, data=form)
     assert response.status_code == 302, response.get_data(as_text=True)
     return True
 
 
 def sign_in_directly(app: Flask, client: FlaskClient, agent: Agent) -> None:
-    """A live agent session without the pages: a random token in the cookie, its SHA-256 in
-    `web_sessions` (what `kiosk.auth.sessions.sign_in` leaves behind)."""
-    token = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC)
+    """A live agent session without the pages (what `kiosk.auth.sessions.sign_in` leaves)."""
     with app_session(app) as session:
         fresh = session.get(Agent, agent.id)
         assert fresh is not None
-        session.add(
-            WebSession(
-                token_hash=token_hash(token),
-                principal_kind=PRINCIPAL_KIND,
-                principal_id=agent.id,
-                epoch=fresh.session_epoch,
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + dt.timedelta(seconds=AGENT_POLICY.absolute_s),
-            )
-        )
-        session.commit()
-    with client.session_transaction() as cookie:
-        cookie[COOKIE_FIELD] = token
+        epoch = fresh.session_epoch
+    sign_in_as(client, app, agent.id, epoch, principal_kind=PRINCIPAL_KIND, policy=AGENT_POLICY)
 
 
 @pytest.fixture

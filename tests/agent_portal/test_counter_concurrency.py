@@ -111,6 +111,56 @@ def _post_offices(app: Flask) -> list[PostOffice]:
     ]
 
 
+def open_counters(app: Flask, count: int, cash_vnd: int) -> list[Agent]:
+    """``count`` agents, alternately at two post offices of commune 00226, each with a started
+    drawer holding ``cash_vnd``."""
+    offices = _post_offices(app)
+    agents = [make_agent(app, offices[index % 2]) for index in range(count)]
+    with app_session(app) as session:
+        for agent in agents:
+            fund_drawer(app, agent, cash_vnd)
+            fresh = session.get(Agent, agent.id)
+            assert fresh is not None
+            drawer.start_drawer(session, fresh, Count(cash_vnd, None), utc_now())
+        session.commit()
+    return agents
+
+
+def redeem_at_counter(
+    app: Flask, agent_id: int, code_id: uuid.UUID, last4: str, barrier: threading.Barrier
+) -> uuid.UUID | Refusal:
+    """Pay code ``code_id`` out at the agent's counter once every counter has reached the
+    barrier: the operation's id, or the refusal's reason."""
+    with app.test_request_context(), database.database().sessions() as session:
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        post_office = session.get(PostOffice, agent.post_office_id)
+        assert post_office is not None
+        drawer_session = drawer.open_drawer(session, agent)
+        assert drawer_session is not None
+        session.commit()  # nothing held while waiting for the others
+        barrier.wait(BARRIER_TIMEOUT_S)
+        try:
+            paid = counter.redeem(
+                session,
+                code_id,
+                agent=agent,
+                post_office=post_office,
+                drawer=drawer_session,
+                last4=last4,
+                face_matched=True,
+                stepped_up=False,
+                fees=app.config["FEE_SCHEDULE"],
+                approval_above_vnd=app.config["PAYOUT_APPROVAL_ABOVE_VND"],
+                now=dt.datetime.now(dt.UTC),
+            )
+        except CodeRefused as refused:
+            session.rollback()
+            return refused.reason
+        session.commit()
+        return paid.operation.id
+
+
 def _drawer_total(app: Flask, agents: list[Agent]) -> int:
     return sum(posted(app, agent.drawer_account_id) for agent in agents)
 
@@ -143,50 +193,17 @@ def _check_one_payout(
 
 def test_eight_counters_redeeming_one_code_at_once_pay_it_once(counter_app: Flask) -> None:
     app = counter_app
-    offices = _post_offices(app)
-    agents = [make_agent(app, offices[index % 2]) for index in range(COUNTERS)]
-    with app_session(app) as session:
-        for agent in agents:
-            fund_drawer(app, agent, CASH_PER_DRAWER)
-            fresh = session.get(Agent, agent.id)
-            assert fresh is not None
-            drawer.start_drawer(session, fresh, Count(CASH_PER_DRAWER, None), utc_now())
-        session.commit()
+    agents = open_counters(app, COUNTERS, CASH_PER_DRAWER)
     citizen = make_citizen(app, balance_vnd=1_000_000)
     code = withdrawal_code(app, citizen, AMOUNT)
     wallet_before = posted(app, citizen.wallet_account_id)
 
-    def redeem_at_counter(index: int, barrier: threading.Barrier) -> uuid.UUID | Refusal:
-        with app.app_context(), database.database().sessions() as session:
-            agent = session.get(Agent, agents[index].id)
-            assert agent is not None
-            post_office = session.get(PostOffice, agent.post_office_id)
-            assert post_office is not None
-            drawer_session = drawer.open_drawer(session, agent)
-            assert drawer_session is not None
-            session.commit()  # nothing held while waiting for the others
-            barrier.wait(BARRIER_TIMEOUT_S)
-            try:
-                paid = counter.redeem(
-                    session,
-                    code.id,
-                    agent=agent,
-                    post_office=post_office,
-                    drawer=drawer_session,
-                    last4=citizen.citizen_id_last4,
-                    face_matched=True,
-                    stepped_up=False,
-                    fees=app.config["FEE_SCHEDULE"],
-                    approval_above_vnd=app.config["PAYOUT_APPROVAL_ABOVE_VND"],
-                    now=dt.datetime.now(dt.UTC),
-                )
-            except CodeRefused as refused:
-                session.rollback()
-                return refused.reason
-            session.commit()
-            return paid.operation.id
-
-    results = run_together(COUNTERS, redeem_at_counter)
+    results = run_together(
+        COUNTERS,
+        lambda index, barrier: redeem_at_counter(
+            app, agents[index].id, code.id, citizen.citizen_id_last4, barrier
+        ),
+    )
 
     paid = [index for index, result in enumerate(results) if isinstance(result, uuid.UUID)]
     assert len(paid) == 1, results

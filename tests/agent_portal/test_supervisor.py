@@ -52,6 +52,7 @@ from tests.agent_portal.conftest import (
     make_agent,
     make_post_office,
     sign_in_directly,
+    stored_row,
 )
 from tests.kiosk import citizen_support
 from tests.kiosk.conftest import AppFactory
@@ -207,27 +208,15 @@ def kinds_of(found: list[alerts.Alert]) -> list[AlertKind]:
 
 
 def approval_row(app: Flask, approval_id: uuid.UUID) -> Approval:
-    with app_session(app) as session:
-        row = session.get(Approval, approval_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return stored_row(app, Approval, approval_id)
 
 
 def drawer_row(app: Flask, drawer_id: int) -> DrawerSession:
-    with app_session(app) as session:
-        row = session.get(DrawerSession, drawer_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return stored_row(app, DrawerSession, drawer_id)
 
 
 def agent_row(app: Flask, agent_id: int) -> Agent:
-    with app_session(app) as session:
-        row = session.get(Agent, agent_id)
-        assert row is not None
-        session.expunge(row)
-        return row
+    return stored_row(app, Agent, agent_id)
 
 
 def cash_of(app: Flask, agent: Agent) -> int:

@@ -18,25 +18,22 @@ Use from a test module of tests/community (the conftest there re-exports the fix
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
-import pyotp
 import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
 
 from kiosk import database
-from kiosk.auth import staff, totp
-from kiosk.auth.models import WebSession
-from kiosk.auth.sessions import COOKIE_FIELD, token_hash
+from kiosk.auth import staff
 from kiosk.auth.staff import enrol_known_secret
 from kiosk.community.models import Official, OfficialRole, Village
 from kiosk.community.staff import OFFICIAL_POLICY, PRINCIPAL_KIND, assign_villages, create_official
+from tests.agent_portal import conftest as agent_pages
+from tests.agent_portal.conftest import PASSWORD, TOTP_SECRET, app_session
+from tests.kiosk.citizen_support import sign_in_as
 from tests.kiosk.conftest import AppFactory
 
 COMMUNE_CODE = "00226"  # Phường Văn Miếu - Quốc Tử Giám, province 01 (seeded by the migrations)
@@ -44,21 +41,10 @@ PROVINCE_CODE = "01"  # Thành phố Hà Nội
 OTHER_COMMUNE_CODE = "00004"  # Phường Ba Đình, also in province 01
 OTHER_PROVINCE_CODE = "04"  # Tỉnh Cao Bằng
 OTHER_PROVINCE_COMMUNE_CODE = "01273"  # Phường Thục Phán, in province 04
-PASSWORD = "mây trắng bay trên núi"
-# Every test official shares this authenticator secret (32 base32 characters, like a real one).
-TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 SIGN_IN_PATH = "/quan-ly/dang-nhap"
 TOTP_PATH = "/quan-ly/xac-thuc"
-_CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 _COMMUNE_ROLES = {OfficialRole.TEAM_MEMBER, OfficialRole.COMMUNE_OFFICIAL}
-
-
-@contextmanager
-def app_session(app: Flask) -> Iterator[Session]:
-    """A session on the app's database, outside any request; the caller commits or not."""
-    with app.app_context(), database.database().sessions() as session:
-        yield session
 
 
 def unique_username(prefix: str = "official") -> str:
@@ -119,55 +105,23 @@ def make_village(app: Flask, commune_code: str = COMMUNE_CODE, name: str | None 
 
 
 def sign_in_official(app: Flask, client: FlaskClient, official: Official) -> None:
-    """A live session of ``official`` on the test client, without the pages: a random token in
-    the cookie, its SHA-256 in `web_sessions` (what `kiosk.auth.sessions.sign_in` leaves)."""
-    token = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.UTC)
+    """A live session of ``official`` on the test client, without the pages (what
+    `kiosk.auth.sessions.sign_in` leaves)."""
     with app_session(app) as session:
         fresh = session.get(Official, official.id)
         assert fresh is not None
-        session.add(
-            WebSession(
-                token_hash=token_hash(token),
-                principal_kind=PRINCIPAL_KIND,
-                principal_id=official.id,
-                epoch=fresh.session_epoch,
-                created_at=now,
-                last_seen_at=now,
-                expires_at=now + dt.timedelta(seconds=OFFICIAL_POLICY.absolute_s),
-            )
-        )
-        session.commit()
-    with client.session_transaction() as cookie:
-        cookie[COOKIE_FIELD] = token
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    """The CSRF token of the form on ``path`` (for apps with CSRF on; `community_app` is off)."""
-    response = client.get(path)
-    found = _CSRF_TOKEN.search(response.get_data(as_text=True))
-    assert found is not None, f"no CSRF token on {path} ({response.status_code})"
-    return found.group(1)
+        epoch = fresh.session_epoch
+    sign_in_as(
+        client, app, official.id, epoch, principal_kind=PRINCIPAL_KIND, policy=OFFICIAL_POLICY
+    )
 
 
 def sign_in_through_pages(app: Flask, client: FlaskClient, official: Official) -> bool:
     """Sign in with the password and a TOTP code on the real pages (CSRF off); False when no
     code is left to use this instant (each step is accepted once per official, ±1 step)."""
-    with app_session(app) as session:
-        fresh = session.get(Official, official.id)
-        assert fresh is not None
-        last_step = fresh.totp_last_step
-    current = totp.step_at(dt.datetime.now(dt.UTC))
-    step = current if last_step is None else max(current - 1, last_step + 1)
-    if step > current + 1:
-        return False
-    response = client.post(SIGN_IN_PATH, data={"username": official.username, "password": PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.headers["Location"] == TOTP_PATH
-    code = pyotp.TOTP(TOTP_SECRET).generate_otp(step)
-    response = client.post(TOTP_PATH, data={"code": code})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return True
+    return agent_pages.sign_in_through_pages(
+        app, client, official, sign_in_path=SIGN_IN_PATH, totp_path=TOTP_PATH, csrf=False
+    )
 
 
 @pytest.fixture(autouse=True)

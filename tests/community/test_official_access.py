@@ -25,6 +25,7 @@ from kiosk.community.demo import DEMO_OFFICIALS, seed_demo
 from kiosk.community.models import Official, OfficialRole, TeamAssignment
 from kiosk.community.staff import OFFICIALS, assign_villages, create_official
 from kiosk.places.models import Commune
+from tests.agent_portal.conftest import stored_row
 from tests.community.support import (
     COMMUNE_CODE,
     OTHER_COMMUNE_CODE,
@@ -49,11 +50,7 @@ NEW_PASSWORD = "hoa sen nở giữa hồ"
 
 
 def stored(app: Flask, official_id: int) -> Official:
-    with app_session(app) as session:
-        official = session.get(Official, official_id)
-        assert official is not None
-        session.expunge(official)
-    return official
+    return stored_row(app, Official, official_id)
 
 
 def live_sessions(app: Flask, official_id: int) -> int:

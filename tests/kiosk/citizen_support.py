@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 import ledger
 from kiosk import database
 from kiosk.auth.models import WebSession
-from kiosk.auth.sessions import CITIZEN_POLICY, COOKIE_FIELD, token_hash
+from kiosk.auth.sessions import CITIZEN_POLICY, COOKIE_FIELD, SessionPolicy, token_hash
 from kiosk.citizens.models import Citizen, KycTier, Sex
 from kiosk.pii import vault
 from ledger import AccountKind
@@ -46,16 +46,20 @@ def make_citizen(
     commune_code: str = DEFAULT_COMMUNE,
     date_of_birth: dt.date = dt.date(1958, 4, 12),
     sex: Sex = Sex.FEMALE,
+    citizen_id: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Citizen:
-    """A committed citizen with a wallet holding `balance_vnd` (funded from a test account)."""
-    now = dt.datetime.now(dt.UTC)
+    """A committed citizen with a wallet holding `balance_vnd` (funded from a test account);
+    ``citizen_id`` is the ID number (a unique one when None), ``now`` when the account was
+    opened, verified and funded (the present when None)."""
+    now = now or dt.datetime.now(dt.UTC)
     with app.app_context():
         db = database.database().sessions()
         with db:
             wallet = ledger.open_account(
                 db, kind=AccountKind.CITIZEN_WALLET, name=f"Ví — {full_name}", now=now
             )
-            number = unique_citizen_id(date_of_birth, sex)
+            number = citizen_id or unique_citizen_id(date_of_birth, sex)
             citizen = Citizen(
                 phone=unique_phone(),
                 full_name=full_name,
@@ -100,9 +104,18 @@ def sign_in(client: FlaskClient, app: Flask, citizen: Citizen) -> None:
     sign_in_as(client, app, citizen.id, citizen.session_epoch)
 
 
-def sign_in_as(client: FlaskClient, app: Flask, citizen_id: int, epoch: int = 0) -> None:
-    """A live session for the citizen with this id: a random token in the cookie, its SHA-256
-    in `web_sessions`."""
+def sign_in_as(
+    client: FlaskClient,
+    app: Flask,
+    citizen_id: int,
+    epoch: int = 0,
+    *,
+    principal_kind: str = "citizen",
+    policy: SessionPolicy = CITIZEN_POLICY,
+) -> None:
+    """A live session for the citizen with this id (or the staff member of ``principal_kind``
+    and session ``policy``): a random token in the cookie, its SHA-256 in `web_sessions` (what
+    `kiosk.auth.sessions.sign_in` leaves)."""
     token = secrets.token_urlsafe(32)
     now = dt.datetime.now(dt.UTC)
     with app.app_context():
@@ -111,12 +124,12 @@ def sign_in_as(client: FlaskClient, app: Flask, citizen_id: int, epoch: int = 0)
             db.add(
                 WebSession(
                     token_hash=token_hash(token),
-                    principal_kind="citizen",
+                    principal_kind=principal_kind,
                     principal_id=citizen_id,
                     epoch=epoch,
                     created_at=now,
                     last_seen_at=now,
-                    expires_at=now + dt.timedelta(seconds=CITIZEN_POLICY.absolute_s),
+                    expires_at=now + dt.timedelta(seconds=policy.absolute_s),
                 )
             )
             db.commit()

@@ -18,15 +18,13 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from sqlalchemy import select
 
 import ledger
-from kiosk.citizens.models import Citizen, KycTier, Sex
+from kiosk.citizens.models import Sex
 from kiosk.keys import code_key_ring
 from kiosk.payments.models import IssuedCode
-from kiosk.pii import vault
 from kiosk.welfare import cycles, upload, vouchers
 from kiosk.welfare.models import BeneficiaryRow, PayCycle, WelfareProgramme
-from ledger import AccountKind
-from tests.agent_portal.conftest import app_session
-from tests.kiosk.citizen_support import unique_citizen_id, unique_phone
+from tests.agent_portal.conftest import app_session, stored_row
+from tests.kiosk.citizen_support import make_citizen, unique_citizen_id
 
 COMMUNE_CODE = "00226"  # Phường Văn Miếu - Quốc Tử Giám
 OTHER_COMMUNE_CODE = "00004"  # Phường Ba Đình, same province
@@ -62,46 +60,16 @@ def person_with_account(
     balance_vnd: int = 0,
 ) -> Person:
     """A committed citizen whose ID number the test knows."""
-    now = utc_now()
     number = unique_citizen_id(dt.date(1958, 4, 12), Sex.FEMALE)
-    with app_session(app) as session:
-        wallet = ledger.open_account(
-            session, kind=AccountKind.CITIZEN_WALLET, name=f"Ví — {full_name}", now=now
-        )
-        citizen = Citizen(
-            phone=unique_phone(),
-            full_name=full_name,
-            date_of_birth=dt.date(1958, 4, 12),
-            sex=Sex.FEMALE.value,
-            commune_code=commune_code,
-            citizen_id_ciphertext=vault().encrypt(number, purpose="citizen_id"),
-            citizen_id_lookup=vault().lookup_hash(number, purpose="citizen_id"),
-            citizen_id_last4=number[-4:],
-            kyc_tier=KycTier.VERIFIED if verified else KycTier.UNVERIFIED,
-            verified_at=now if verified else None,
-            verified_by="agent:test" if verified else None,
-            pin_hash=None,
-            consent_version="test",
-            consent_at=now,
-            registered_by="test",
-            wallet_account_id=wallet.id,
-            session_epoch=0,
-            created_at=now,
-        )
-        session.add(citizen)
-        session.flush()
-        wallet.owner_ref = f"citizen:{citizen.id}"
-        if balance_vnd:
-            source = ledger.open_account(
-                session, kind=AccountKind.FUNDING, name="test", owner_ref=str(uuid.uuid4())
-            )
-            ledger.post_transfer(
-                session,
-                ledger.Post(f"test:{uuid.uuid4()}", source.id, wallet.id, balance_vnd, "cash_in"),
-                now=now,
-            )
-        session.commit()
-        return Person(number, full_name, citizen.id, wallet.id)
+    citizen = make_citizen(
+        app,
+        balance_vnd=balance_vnd,
+        verified=verified,
+        full_name=full_name,
+        commune_code=commune_code,
+        citizen_id=number,
+    )
+    return Person(number, full_name, citizen.id, citizen.wallet_account_id)
 
 
 def make_programme(app: Flask, *, commune_code: str = COMMUNE_CODE, fund: int = 0) -> int:
@@ -251,21 +219,11 @@ def rows(app: Flask, cycle_id: int) -> list[BeneficiaryRow]:
 
 
 def cycle_of(app: Flask, cycle_id: int) -> PayCycle:
-    with app_session(app) as session:
-        cycle = session.get(PayCycle, cycle_id)
-        assert cycle is not None
-        session.expunge(cycle)
-        return cycle
+    return stored_row(app, PayCycle, cycle_id)
 
 
 def programme_of(app: Flask, cycle_id: int) -> WelfareProgramme:
-    with app_session(app) as session:
-        cycle = session.get(PayCycle, cycle_id)
-        assert cycle is not None
-        programme = session.get(WelfareProgramme, cycle.programme_id)
-        assert programme is not None
-        session.expunge(programme)
-        return programme
+    return stored_row(app, WelfareProgramme, cycle_of(app, cycle_id).programme_id)
 
 
 def voucher_of_row(app: Flask, row_id: int) -> IssuedCode:
