@@ -14,6 +14,7 @@ from kiosk.adoption.models import (
     CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    LastActiveDays,
     MonthlyActive,
     RollupState,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Household",
     "IdempotencyRecord",
     "IssuedCode",
+    "LastActiveDays",
     "Merchant",
     "MonthlyActive",
     "Official",

@@ -39,9 +39,9 @@ from kiosk.adoption import rollup
 from kiosk.adoption.denominators import DenominatorKind, targets_of
 from kiosk.adoption.models import (
     AdoptionDenominator,
-    CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    LastActiveDays,
     MonthlyActive,
 )
 from kiosk.community.models import (
@@ -693,8 +693,8 @@ def _days_branch(in_scope: _InScope, past: bool) -> Select[Any]:
 
 
 def _active_branch(in_scope: _InScope, past: bool) -> Select[Any]:
-    """A period not over: people active in the last 30 days (the milestones' index); a period
-    over: people active in its last month."""
+    """A period not over: people active in the last 30 days (at most 30 days of the histogram
+    of last active days per commune); a period over: people active in its last month."""
     if past:
         return select(
             *_row(MonthlyActive.commune_code, "active", None, MonthlyActive.people)
@@ -703,12 +703,12 @@ def _active_branch(in_scope: _InScope, past: bool) -> Select[Any]:
             MonthlyActive.month == bindparam("last_month"),
         )
     return (
-        select(*_row(CitizenMilestones.commune_code, "active", None, func.count()))
+        select(*_row(LastActiveDays.commune_code, "active", None, func.sum(LastActiveDays.people)))
         .where(
-            in_scope(CitizenMilestones.commune_code),
-            CitizenMilestones.last_active_on >= bindparam("since"),
+            in_scope(LastActiveDays.commune_code),
+            LastActiveDays.day >= bindparam("since"),
         )
-        .group_by(CitizenMilestones.commune_code)
+        .group_by(LastActiveDays.commune_code)
     )
 
 

@@ -1,6 +1,6 @@
 """The adoption aggregates: each citizen's milestones, counters per commune and onboarding month,
-the days-to-first-payment histogram, monthly active people, the roll-up's watermarks, and the
-denominators and targets entered by officials.
+the days-to-first-payment histogram, people by their last active day, monthly active people,
+the roll-up's watermarks, and the denominators and targets entered by officials.
 
 Everything here except denominators and targets is derived: `kiosk.adoption.rollup` maintains it
 from the accounts and the ledger, and could rebuild it from scratch.
@@ -61,10 +61,6 @@ class CitizenMilestones(Base):
     earliest day seen, so re-reading a transfer changes nothing)."""
 
     __tablename__ = "adoption_milestones"
-    __table_args__ = (
-        # Active in the last 30 days: a range scan per commune, growing with people only.
-        Index("ix_adoption_milestones_commune_last_active", "commune_code", "last_active_on"),
-    )
 
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), primary_key=True)
     commune_code: Mapped[str] = mapped_column(ForeignKey("communes.code"))
@@ -108,9 +104,22 @@ class DaysToFirstPayment(Base):
     people: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class LastActiveDays(Base):
+    """How many people of a commune did something last on each day: the people active in the
+    last 30 days are the sum of at most 30 rows, however many people and transfers there are.
+    A citizen's day moves forward (one person less on the old day, one more on the new)."""
+
+    __tablename__ = "adoption_last_active_days"
+    __table_args__ = (CheckConstraint("people >= 0", name="people_not_negative"),)
+
+    commune_code: Mapped[str] = mapped_column(ForeignKey("communes.code"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    people: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class MonthlyActive(Base):
     """People of a commune with at least one transaction of their own in a calendar month (for
-    periods that ended: the rolling 30 days are read from the milestones)."""
+    periods that ended: the rolling 30 days are read from LastActiveDays)."""
 
     __tablename__ = "adoption_monthly_active"
     __table_args__ = (CheckConstraint("people >= 0", name="people_not_negative"),)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ from kiosk.adoption.models import (
     CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    LastActiveDays,
     MonthlyActive,
     RollupState,
 )
@@ -144,6 +145,9 @@ class _Changes:
         default_factory=lambda: defaultdict(int)
     )
     active: defaultdict[tuple[str, dt.date], int] = field(default_factory=lambda: defaultdict(int))
+    last_active: defaultdict[tuple[str, dt.date], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
     ticks: list[tuple[int, ChecklistStep, dt.date]] = field(default_factory=list)
 
 
@@ -252,6 +256,9 @@ class _Milestones:
             return
         row.last_active_on = day
         row.changed = True
+        if latest is not None:
+            self.changes.last_active[(row.commune_code, latest)] -= 1
+        self.changes.last_active[(row.commune_code, day)] += 1
         if latest is None or month_of(latest) != month_of(day):
             self.changes.active[(row.commune_code, month_of(day))] += 1
 
@@ -546,32 +553,17 @@ def _apply(session: Session, changes: _Changes) -> None:
         keys=("commune_code", "cohort_month"),
         add=_COHORT_COUNTERS,
     )
-    # A citizen moved to an earlier day leaves one bucket for another. Buckets that gain go in by
-    # upsert; those that lose (they exist: the citizen was counted there) by UPDATE, since an
-    # INSERT of a negative count would break the CHECK before ON CONFLICT is considered.
-    days = _table_of(DaysToFirstPayment)
-    gains = []
-    losses = []
-    for (commune_code, month, number), delta in changes.days.items():
-        key = {"commune_code": commune_code, "cohort_month": month, "days": number}
-        if delta > 0:
-            gains.append({**key, "people": delta})
-        elif delta < 0:
-            losses.append(
-                {"b_commune": commune_code, "b_month": month, "b_days": number, "b_delta": delta}
-            )
-    _upsert(session, days, gains, keys=("commune_code", "cohort_month", "days"), add=("people",))
-    if losses:
-        session.execute(
-            update(days)
-            .where(
-                days.c.commune_code == bindparam("b_commune"),
-                days.c.cohort_month == bindparam("b_month"),
-                days.c.days == bindparam("b_days"),
-            )
-            .values(people=days.c.people + bindparam("b_delta")),
-            losses,
-        )
+    # A citizen moved to an earlier day leaves one bucket for another (and a citizen active
+    # again, from one last day to a later one). Buckets that gain go in by upsert; those that
+    # lose (they exist: the citizen was counted there) by UPDATE, since an INSERT of a negative
+    # count would break the CHECK before ON CONFLICT is considered.
+    _move_people(
+        session,
+        _table_of(DaysToFirstPayment),
+        ("commune_code", "cohort_month", "days"),
+        changes.days,
+    )
+    _move_people(session, _table_of(LastActiveDays), ("commune_code", "day"), changes.last_active)
     _upsert(
         session,
         _table_of(MonthlyActive),
@@ -585,7 +577,43 @@ def _apply(session: Session, changes: _Changes) -> None:
     )
 
 
-_DERIVED_MODELS = (CitizenMilestones, CohortCounts, DaysToFirstPayment, MonthlyActive)
+def _move_people(
+    session: Session,
+    table: Table,
+    keys: Sequence[str],
+    deltas: Mapping[tuple[Any, ...], int],
+) -> None:
+    """Add the deltas to the `people` of a histogram's buckets: one upsert for the gains, one
+    UPDATE (executemany) for the losses."""
+    gains = []
+    losses = []
+    for bucket, delta in deltas.items():
+        if delta > 0:
+            gains.append({**dict(zip(keys, bucket, strict=True)), "people": delta})
+        elif delta < 0:
+            losses.append(
+                {
+                    **{f"b_{name}": value for name, value in zip(keys, bucket, strict=True)},
+                    "b_delta": delta,
+                }
+            )
+    _upsert(session, table, gains, keys=keys, add=("people",))
+    if losses:
+        session.execute(
+            update(table)
+            .where(*(table.c[name] == bindparam(f"b_{name}") for name in keys))
+            .values(people=table.c.people + bindparam("b_delta")),
+            losses,
+        )
+
+
+_DERIVED_MODELS = (
+    CitizenMilestones,
+    CohortCounts,
+    DaysToFirstPayment,
+    LastActiveDays,
+    MonthlyActive,
+)
 
 
 def _forget_loaded_aggregates(session: Session) -> None:
@@ -645,7 +673,13 @@ def rebuild(session: Session, now: dt.datetime) -> None:
             active_credit=", ".join(f"'{code}'" for code in sorted(ACTIVE_CREDIT_CODES)),
         )
 
-    for model in (DaysToFirstPayment, CohortCounts, MonthlyActive, CitizenMilestones):
+    for model in (
+        DaysToFirstPayment,
+        CohortCounts,
+        LastActiveDays,
+        MonthlyActive,
+        CitizenMilestones,
+    ):
         session.execute(delete(model))
     # Activity per wallet and day, then per citizen: the first money in, the first payment, and
     # the days with activity (kept for the monthly counts).
@@ -713,6 +747,17 @@ def rebuild(session: Session, now: dt.datetime) -> None:
                 cohort_month=cohort_month,
                 days=days,
             )
+        )
+    )
+    session.execute(
+        text(
+            """
+        INSERT INTO adoption_last_active_days (commune_code, day, people)
+        SELECT commune_code, last_active_on, COUNT(*)
+        FROM adoption_milestones
+        WHERE last_active_on IS NOT NULL
+        GROUP BY commune_code, last_active_on
+        """
         )
     )
     session.execute(

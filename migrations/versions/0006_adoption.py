@@ -60,6 +60,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['commune_code'], ['communes.code'], name=op.f('fk_adoption_denominators_commune_code_communes')),
     sa.PrimaryKeyConstraint('commune_code', 'year', 'kind', name=op.f('pk_adoption_denominators'))
     )
+    op.create_table('adoption_last_active_days',
+    sa.Column('commune_code', sa.String(length=5), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('people', sa.Integer(), nullable=False),
+    sa.CheckConstraint('people >= 0', name=op.f('ck_adoption_last_active_days_people_not_negative')),
+    sa.ForeignKeyConstraint(['commune_code'], ['communes.code'], name=op.f('fk_adoption_last_active_days_commune_code_communes')),
+    sa.PrimaryKeyConstraint('commune_code', 'day', name=op.f('pk_adoption_last_active_days'))
+    )
     op.create_table('adoption_monthly_active',
     sa.Column('commune_code', sa.String(length=5), nullable=False),
     sa.Column('month', sa.Date(), nullable=False),
@@ -92,9 +100,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['commune_code'], ['communes.code'], name=op.f('fk_adoption_milestones_commune_code_communes')),
     sa.PrimaryKeyConstraint('citizen_id', name=op.f('pk_adoption_milestones'))
     )
-    with op.batch_alter_table('adoption_milestones', schema=None) as batch_op:
-        batch_op.create_index('ix_adoption_milestones_commune_last_active', ['commune_code', 'last_active_on'], unique=False)
-
     with op.batch_alter_table('citizens', schema=None) as batch_op:
         batch_op.create_index('ix_citizens_verified_at', ['verified_at'], unique=False)
 
@@ -119,12 +124,10 @@ def downgrade() -> None:
     with op.batch_alter_table('citizens', schema=None) as batch_op:
         batch_op.drop_index('ix_citizens_verified_at')
 
-    with op.batch_alter_table('adoption_milestones', schema=None) as batch_op:
-        batch_op.drop_index('ix_adoption_milestones_commune_last_active')
-
     op.drop_table('adoption_milestones')
     op.drop_table('adoption_targets')
     op.drop_table('adoption_monthly_active')
+    op.drop_table('adoption_last_active_days')
     op.drop_table('adoption_denominators')
     op.drop_table('adoption_days_to_first_payment')
     op.drop_table('adoption_cohorts')

@@ -27,6 +27,7 @@ from kiosk.adoption.models import (
     CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    LastActiveDays,
     MonthlyActive,
     RollupState,
 )
@@ -69,6 +70,7 @@ def adoption_session(request: pytest.FixtureRequest) -> Iterator[Session]:
     for model in (
         DaysToFirstPayment,
         CohortCounts,
+        LastActiveDays,
         MonthlyActive,
         CitizenMilestones,
         RollupState,

@@ -468,6 +468,7 @@ def test_dashboard_queries_do_not_grow_with_the_transfers(adoption_session: Sess
         commune_count = len(statements)
         with counting_statements(adoption_session) as statements:
             province_ranking(adoption_session, province, period, "adults_with_account", TODAY)
+            province_ranking(adoption_session, province, period, "active_30_days_of_adults", TODAY)
         return commune_count, len(statements)
 
     few = dashboard_statements(10)

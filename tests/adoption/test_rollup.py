@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from kiosk.adoption.models import (
     CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    LastActiveDays,
     MonthlyActive,
     RollupState,
 )
@@ -78,7 +81,39 @@ def snapshot(session: Session, communes: list[str]) -> dict[str, Any]:
                 select(MonthlyActive).where(MonthlyActive.commune_code.in_(communes))
             )
         ),
+        "last_active_days": last_active_days(session, communes),
     }
+
+
+def last_active_days(session: Session, communes: list[str]) -> dict[tuple[str, dt.date], int]:
+    """The histogram of people by their last active day (empty buckets left out)."""
+    session.flush()
+    return {
+        (code, day): people
+        for code, day, people in session.execute(
+            select(LastActiveDays.commune_code, LastActiveDays.day, LastActiveDays.people).where(
+                LastActiveDays.commune_code.in_(communes)
+            )
+        )
+        if people
+    }
+
+
+def last_active_days_of_milestones(
+    session: Session, communes: list[str]
+) -> dict[tuple[str, dt.date], int]:
+    """The same histogram counted from each citizen's milestones."""
+    return dict(
+        Counter(
+            (code, day)
+            for code, day in session.execute(
+                select(CitizenMilestones.commune_code, CitizenMilestones.last_active_on).where(
+                    CitizenMilestones.commune_code.in_(communes),
+                    CitizenMilestones.last_active_on.is_not(None),
+                )
+            )
+        )
+    )
 
 
 def story(world: World, commune: str) -> list[int]:
@@ -335,3 +370,39 @@ def test_rows_the_session_already_holds_show_what_a_later_run_counted(
     assert held.first_money_in_on == TODAY_LOCAL
     assert cohort.first_money_in == 1
     assert milestones_of(adoption_session, citizen.id) is held
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_the_last_active_day_histogram_agrees_with_the_milestones_run_after_run(
+    adoption_session: Session, seed: int
+) -> None:
+    chooser = random.Random(seed)
+    communes = fresh_communes(adoption_session, 2)
+    world = make_world(adoption_session)
+    start = at(dt.date(2026, 9, 1))
+    citizens = [world.citizen(chooser.choice(communes), start) for _ in range(8)]
+    # Money to spend, without activity of the citizen's own.
+    for citizen in citizens:
+        world.welfare(citizen, 10_000_000, start + dt.timedelta(minutes=1))
+    moment = start + dt.timedelta(hours=1)
+    expected: dict[tuple[str, dt.date], int] = {}
+    for run in range(8):
+        # Transfers of the next few days, posted in random order, read by one run.
+        window = dt.timedelta(days=chooser.randint(0, 9), hours=chooser.randint(1, 20))
+        times = sorted(moment + window * chooser.random() for _ in range(chooser.randint(0, 12)))
+        chooser.shuffle(times)
+        for when in times:
+            citizen = chooser.choice(citizens)
+            action = chooser.choice((world.cash_in, world.pay_stall, world.fee, world.welfare))
+            action(citizen, 1_000, when)
+        moment += window
+        roll_up(adoption_session, moment + dt.timedelta(seconds=1 + run))
+
+        expected = last_active_days_of_milestones(adoption_session, communes)
+        assert last_active_days(adoption_session, communes) == expected
+    # Run again with nothing new (the overlap re-read), and rebuilt: the same histogram.
+    roll_up(adoption_session, moment + dt.timedelta(minutes=1))
+    assert last_active_days(adoption_session, communes) == expected
+    rebuild(adoption_session, moment + dt.timedelta(minutes=2))
+    assert last_active_days(adoption_session, communes) == expected
+    assert last_active_days_of_milestones(adoption_session, communes) == expected
