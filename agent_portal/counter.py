@@ -652,8 +652,8 @@ def redeem(
     session.add(operation)
     if approval is not None:
         approval.status = ApprovalStatus.USED.value
-    if inspection.is_welfare:
-        vouchers.mark_paid(session, record, now)
+    if inspection.voucher is not None:
+        vouchers.mark_paid(inspection.voucher, now)
     session.flush()
     audit.record(
         session,

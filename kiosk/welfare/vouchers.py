@@ -247,24 +247,20 @@ def voucher_of(session: Session, record: IssuedCode) -> Voucher | None:
     return Voucher(row, cycle, programme)
 
 
-def mark_paid(session: Session, record: IssuedCode, now: dt.datetime) -> None:
-    """The counter paid this voucher out (in the same transaction as the ledger batch)."""
-    voucher = voucher_of(session, record)
-    assert voucher is not None
+def mark_paid(voucher: Voucher, now: dt.datetime) -> None:
+    """The counter paid this voucher out (in the same transaction as the ledger batch, whose
+    caller flushes)."""
     voucher.row.status = RowStatus.VOUCHER_PAID.value
     voucher.row.closed_at = now
-    session.flush()
 
 
 def mark_expired(session: Session, record: IssuedCode, now: dt.datetime) -> None:
-    """The voucher's reservation was voided on expiry: the code and the row say so."""
-    record.status = CodeStatus.EXPIRED.value
-    record.closed_at = now
+    """The voucher's reservation was voided on expiry (`kiosk.payments.codes.void_expired`, which
+    marks the code and flushes): its beneficiary row says so."""
     row = session.get(BeneficiaryRow, record.welfare_row_id)
     if row is not None and row.status == RowStatus.VOUCHER_ISSUED:
         row.status = RowStatus.EXPIRED.value
         row.closed_at = now
-    session.flush()
 
 
 def expire_vouchers(
