@@ -40,8 +40,8 @@ from kiosk.adoption.denominators import DenominatorKind, targets_of
 from kiosk.adoption.models import (
     AdoptionDenominator,
     CohortCounts,
-    DaysToFirstPayment,
     LastActiveDays,
+    MedianDaysToFirstPayment,
     MonthlyActive,
 )
 from kiosk.community.models import (
@@ -412,24 +412,6 @@ def wilson_interval(successes: int, trials: int, z: float = WILSON_Z) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def median_of_histogram(buckets: Iterable[tuple[int, int]]) -> float | None:
-    """The median of values given as (value, how many) pairs; None when there are none."""
-    ordered = sorted((value, count) for value, count in buckets if count > 0)
-    total = sum(count for _value, count in ordered)
-    if total == 0:
-        return None
-    wanted = [(total - 1) // 2, total // 2]  # 0-based positions of the middle one or two
-    found: list[int] = []
-    seen = 0
-    for value, count in ordered:
-        while len(found) < 2 and wanted[len(found)] < seen + count:
-            found.append(value)
-        seen += count
-        if len(found) == 2:
-            break
-    return (found[0] + found[1]) / 2
-
-
 def _per_1000(numerator: int, adults: int | None) -> float | None:
     if not adults:
         return None
@@ -502,7 +484,8 @@ class _Counts:
     first_money_in: int = 0
     first_payment: int = 0
     created_to_end: int = 0
-    days_histogram: list[tuple[int, int]] = field(default_factory=list)
+    first_payers: int = 0
+    median_days: float | None = None
     active: int = 0
     welfare_paid: int = 0
     welfare_cashless: int = 0
@@ -565,6 +548,7 @@ def _read_counts(
             "visits_end_at": _local_midnight(_visits_end(period, today)),
             "since": today - dt.timedelta(days=ACTIVE_WINDOW_DAYS - 1),
             "last_month": _last_month(period),
+            "median_kind": _MEDIAN_KINDS[period.kind],
         }
         for code, tag, detail, n1, n2, n3, n4, n5 in session.execute(statement, parameters):
             entry = of(code)
@@ -578,7 +562,8 @@ def _read_counts(
                 entry.first_money_in, entry.first_payment = int(n3), int(n4)
                 entry.created_to_end = int(n5)
             elif tag == "days":
-                entry.days_histogram.append((int(n1), int(n2)))
+                # A stored median has at least one payer (a CHECK constraint says so).
+                entry.first_payers, entry.median_days = int(n1), (int(n2) + int(n3)) / 2
             elif tag == "active":
                 entry.active = int(n1)
             elif tag == "steps":
@@ -673,22 +658,17 @@ def _cohorts_branch(in_scope: _InScope, past: bool) -> Select[Any]:
 
 
 def _days_branch(in_scope: _InScope, past: bool) -> Select[Any]:
-    return (
-        select(
-            *_row(
-                DaysToFirstPayment.commune_code,
-                "days",
-                None,
-                DaysToFirstPayment.days,
-                func.sum(DaysToFirstPayment.people),
-            )
+    """Per commune: how many people of the period's cohorts made a first cashless payment, and
+    the two middle values of their days to it, as the roll-up stored them for the period."""
+    median = MedianDaysToFirstPayment
+    return select(
+        *_row(
+            median.commune_code, "days", None, median.payers, median.lower_days, median.upper_days
         )
-        .where(
-            in_scope(DaysToFirstPayment.commune_code),
-            DaysToFirstPayment.cohort_month >= bindparam("start"),
-            DaysToFirstPayment.cohort_month < bindparam("end"),
-        )
-        .group_by(DaysToFirstPayment.commune_code, DaysToFirstPayment.days)
+    ).where(
+        in_scope(median.commune_code),
+        median.period_kind == bindparam("median_kind"),
+        median.period_start == bindparam("start"),
     )
 
 
@@ -807,6 +787,11 @@ _BRANCHES: dict[str, tuple[_Branch, ...]] = {
 }
 
 
+# The stored median that answers each kind of period: a year to date holds every cohort of the
+# year so far, which is all the year's cohorts there are.
+_MEDIAN_KINDS = {"month": "month", "quarter": "quarter", "ytd": "year", "year": "year"}
+
+
 def _last_month(period: Period) -> dt.date:
     return (period.end - dt.timedelta(days=1)).replace(day=1)
 
@@ -841,8 +826,7 @@ def _figure(key: str, counts: _Counts, period: Period, today: dt.date) -> Figure
         }[key]
         return _share(key, numerator, counts.created, missing=nobody_created)
     if key == "median_days_to_first_payment":
-        median = median_of_histogram(counts.days_histogram)
-        paid = sum(people for _days, people in counts.days_histogram)
+        median, paid = counts.median_days, counts.first_payers
         if median is None:
             return Figure(
                 key, 0, paid, None, None, None, False, _("Chưa có ai thanh toán lần đầu.")

@@ -1,6 +1,6 @@
 """The adoption aggregates: each citizen's milestones, counters per commune and onboarding month,
-the days-to-first-payment histogram, people by their last active day, monthly active people,
-the roll-up's watermarks, and the denominators and targets entered by officials.
+the days-to-first-payment histogram and its medians, people by their last active day, monthly
+active people, the roll-up's watermarks, and the denominators and targets entered by officials.
 
 Everything here except denominators and targets is derived: `kiosk.adoption.rollup` maintains it
 from the accounts and the ledger, and could rebuild it from scratch.
@@ -102,6 +102,30 @@ class DaysToFirstPayment(Base):
     cohort_month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     days: Mapped[int] = mapped_column(Integer, primary_key=True)
     people: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MedianDaysToFirstPayment(Base):
+    """The median of the days histogram over each month, quarter and year of onboarding, per
+    commune: the two middle values (equal when the count is odd) and how many people paid.
+
+    Derived from `DaysToFirstPayment` by the roll-up, for the periods whose buckets it changed, so
+    that a dashboard reads one row per commune however many people have paid (the histogram
+    holds a row for every distinct day)."""
+
+    __tablename__ = "adoption_median_days"
+    __table_args__ = (
+        CheckConstraint("period_kind IN ('month', 'quarter', 'year')", name="period_kind_known"),
+        CheckConstraint(
+            "payers > 0 AND 0 <= lower_days AND lower_days <= upper_days", name="median_sound"
+        ),
+    )
+
+    commune_code: Mapped[str] = mapped_column(ForeignKey("communes.code"), primary_key=True)
+    period_kind: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    payers: Mapped[int] = mapped_column(Integer)
+    lower_days: Mapped[int] = mapped_column(Integer)
+    upper_days: Mapped[int] = mapped_column(Integer)
 
 
 class LastActiveDays(Base):

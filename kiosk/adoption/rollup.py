@@ -40,8 +40,11 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    case,
     delete,
     func,
+    insert,
+    literal,
     or_,
     select,
     text,
@@ -56,6 +59,7 @@ from kiosk.adoption.models import (
     CohortCounts,
     DaysToFirstPayment,
     LastActiveDays,
+    MedianDaysToFirstPayment,
     MonthlyActive,
     RollupState,
 )
@@ -563,6 +567,7 @@ def _apply(session: Session, changes: _Changes) -> None:
         ("commune_code", "cohort_month", "days"),
         changes.days,
     )
+    refresh_medians(session, {(code, month) for code, month, _days in changes.days})
     _move_people(session, _table_of(LastActiveDays), ("commune_code", "day"), changes.last_active)
     _upsert(
         session,
@@ -607,10 +612,109 @@ def _move_people(
         )
 
 
-_DERIVED_MODELS = (
+# --- Medians of the days to the first payment -------------------------------------------------
+
+MEDIAN_PERIOD_KINDS = ("month", "quarter", "year")
+
+
+def _period_start(kind: str, month: dt.date) -> dt.date:
+    """The first day of the month, quarter or year of onboarding that `month` belongs to."""
+    if kind == "month":
+        return month.replace(day=1)
+    if kind == "quarter":
+        return dt.date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+    assert kind == "year", kind
+    return dt.date(month.year, 1, 1)
+
+
+def _months_of(kind: str, start: dt.date) -> list[dt.date]:
+    count = {"month": 1, "quarter": 3, "year": 12}[kind]
+    return [dt.date(start.year, start.month + index, 1) for index in range(count)]
+
+
+def refresh_medians(session: Session, cohorts: Iterable[tuple[str, dt.date]] | None) -> None:
+    """Recompute the stored medians of the periods holding these (commune, onboarding month)
+    cohorts: a DELETE and an INSERT … SELECT per kind of period, whatever the communes. With
+    `cohorts` None, every period's median goes into the table, which must be empty (a rebuild
+    has emptied it; the migration that made it fills it so)."""
+    histogram = _table_of(DaysToFirstPayment)
+    if cohorts is None:
+        months = list(session.scalars(select(histogram.c.cohort_month).distinct()))
+        for kind in MEDIAN_PERIOD_KINDS:
+            _refresh_kind(session, kind, {m: _period_start(kind, m) for m in months}, None)
+        return
+    wanted = set(cohorts)
+    for kind in MEDIAN_PERIOD_KINDS if wanted else ():
+        keys = sorted({(code, _period_start(kind, month)) for code, month in wanted})
+        starts = {
+            month: start
+            for start in {start for _code, start in keys}
+            for month in _months_of(kind, start)
+        }
+        _refresh_kind(session, kind, starts, keys)
+
+
+def _refresh_kind(
+    session: Session,
+    kind: str,
+    starts: Mapping[dt.date, dt.date],
+    keys: Sequence[tuple[str, dt.date]] | None,
+) -> None:
+    """The medians of one kind of period, from the histogram's months (`starts` maps each month
+    to its period), for the (commune, period start) `keys` or for all. The median is read off
+    the running count of people over the days: the value at a 0-based position is the first day
+    whose running count passes it."""
+    if not starts:
+        return
+    medians = _table_of(MedianDaysToFirstPayment)
+    histogram = _table_of(DaysToFirstPayment)
+    start = case(dict(starts), value=histogram.c.cohort_month)
+    buckets = select(
+        histogram.c.commune_code.label("code"),
+        start.label("start"),
+        histogram.c.days,
+        func.sum(histogram.c.people).label("people"),
+    ).where(histogram.c.people > 0, histogram.c.cohort_month.in_(sorted(starts)))
+    if keys is not None:
+        buckets = buckets.where(tuple_(histogram.c.commune_code, start).in_(keys))
+        session.execute(
+            delete(medians).where(
+                medians.c.period_kind == kind,
+                tuple_(medians.c.commune_code, medians.c.period_start).in_(keys),
+            )
+        )
+    grouped = buckets.group_by(histogram.c.commune_code, start, histogram.c.days).subquery()
+    period = (grouped.c.code, grouped.c.start)
+    running = select(
+        grouped.c.code,
+        grouped.c.start,
+        grouped.c.days,
+        func.sum(grouped.c.people)
+        .over(partition_by=period, order_by=grouped.c.days, rows=(None, 0))
+        .label("seen"),
+        func.sum(grouped.c.people).over(partition_by=period).label("total"),
+    ).subquery()
+    total = running.c.total
+    lower, upper = (
+        func.min(case((running.c.seen > position, running.c.days)))
+        for position in ((total - 1) // 2, total // 2)
+    )
+    session.execute(
+        insert(medians).from_select(
+            ["commune_code", "period_kind", "period_start", "payers", "lower_days", "upper_days"],
+            select(running.c.code, literal(kind), running.c.start, total, lower, upper).group_by(
+                running.c.code, running.c.start, total
+            ),
+        )
+    )
+
+
+# Everything the roll-up maintains (and `rebuild` empties and fills again).
+DERIVED_MODELS = (
     CitizenMilestones,
     CohortCounts,
     DaysToFirstPayment,
+    MedianDaysToFirstPayment,
     LastActiveDays,
     MonthlyActive,
 )
@@ -620,7 +724,7 @@ def _forget_loaded_aggregates(session: Session) -> None:
     """The rows were written around the ORM: objects of them that the session holds are expired,
     so that they are read again when next used."""
     for instance in list(session.identity_map.values()):
-        if isinstance(instance, _DERIVED_MODELS):
+        if isinstance(instance, DERIVED_MODELS):
             session.expire(instance)
 
 
@@ -673,13 +777,7 @@ def rebuild(session: Session, now: dt.datetime) -> None:
             active_credit=", ".join(f"'{code}'" for code in sorted(ACTIVE_CREDIT_CODES)),
         )
 
-    for model in (
-        DaysToFirstPayment,
-        CohortCounts,
-        LastActiveDays,
-        MonthlyActive,
-        CitizenMilestones,
-    ):
+    for model in DERIVED_MODELS:
         session.execute(delete(model))
     # Activity per wallet and day, then per citizen: the first money in, the first payment, and
     # the days with activity (kept for the monthly counts).
@@ -749,6 +847,7 @@ def rebuild(session: Session, now: dt.datetime) -> None:
             )
         )
     )
+    refresh_medians(session, None)
     session.execute(
         text(
             """
@@ -804,11 +903,13 @@ def _activity_days_sql(fill: Callable[..., str], local_date: str) -> str:
 
 
 __all__ = [
+    "DERIVED_MODELS",
     "OVERLAP_S",
     "RollupResult",
     "last_run_at",
     "local_day",
     "milestones_of",
     "rebuild",
+    "refresh_medians",
     "roll_up",
 ]

@@ -24,13 +24,9 @@ import ledger
 from kiosk.adoption.models import (
     AdoptionDenominator,
     AdoptionTarget,
-    CitizenMilestones,
-    CohortCounts,
-    DaysToFirstPayment,
-    LastActiveDays,
-    MonthlyActive,
     RollupState,
 )
+from kiosk.adoption.rollup import DERIVED_MODELS
 from kiosk.citizens.models import Citizen, KycTier
 from kiosk.community.models import (
     ChecklistEntry,
@@ -67,16 +63,7 @@ def adoption_session(request: pytest.FixtureRequest) -> Iterator[Session]:
     session = Session(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    for model in (
-        DaysToFirstPayment,
-        CohortCounts,
-        LastActiveDays,
-        MonthlyActive,
-        CitizenMilestones,
-        RollupState,
-        AdoptionDenominator,
-        AdoptionTarget,
-    ):
+    for model in (*DERIVED_MODELS, RollupState, AdoptionDenominator, AdoptionTarget):
         session.execute(delete(model))
     yield session
     session.close()

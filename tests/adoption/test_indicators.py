@@ -24,7 +24,6 @@ from kiosk.adoption.indicators import (
     commune_indicators,
     funnel,
     last_rollup_at,
-    median_of_histogram,
     parse_period,
     period_key,
     province_ranking,
@@ -32,7 +31,8 @@ from kiosk.adoption.indicators import (
     trend,
     wilson_interval,
 )
-from kiosk.adoption.rollup import roll_up
+from kiosk.adoption.models import DaysToFirstPayment
+from kiosk.adoption.rollup import refresh_medians, roll_up
 from kiosk.community.models import ChecklistStep, Evidence, StepStatus
 from kiosk.places.models import Commune
 from kiosk.welfare.models import (
@@ -487,13 +487,47 @@ def test_wilson_interval_values() -> None:
     assert wilson_interval(5, 3) is None
 
 
-def test_median_of_a_histogram() -> None:
-    assert median_of_histogram([]) is None
-    assert median_of_histogram([(4, 1)]) == 4
-    assert median_of_histogram([(8, 1), (3, 1)]) == 5.5
-    # 1,1,1,2,9 -> 1 ; with a zero bucket ignored.
-    assert median_of_histogram([(9, 1), (1, 3), (2, 1), (5, 0)]) == 1
-    assert median_of_histogram([(0, 2), (10, 2)]) == 5
+@pytest.mark.parametrize(
+    ("buckets", "median"),
+    [
+        ([], None),
+        ([(4, 1)], 4),
+        ([(8, 1), (3, 1)], 5.5),
+        # 1,1,1,2,9 -> 1; an empty bucket counts for nothing.
+        ([(9, 1), (1, 3), (2, 1), (5, 0)], 1),
+        ([(0, 2), (10, 2)], 5),
+        ([(5, 0)], None),
+    ],
+)
+def test_median_days_is_stored_per_period_from_the_histogram(
+    adoption_session: Session, buckets: list[tuple[int, int]], median: float | None
+) -> None:
+    """The roll-up stores each period's median from the histogram's running count; a cohort
+    month outside the period, however large, does not move it, and the quarter and the year
+    hold every month of theirs."""
+    (commune,) = fresh_communes(adoption_session, 1)
+    october, september = d(2026, 10, 1), d(2026, 9, 1)
+    rows = [DaysToFirstPayment(commune_code=commune, cohort_month=september, days=0, people=50)]
+    rows += [
+        DaysToFirstPayment(commune_code=commune, cohort_month=october, days=days, people=people)
+        for days, people in buckets
+    ]
+    adoption_session.add_all(rows)
+    adoption_session.flush()
+    refresh_medians(adoption_session, [(commune, october), (commune, september)])
+
+    def median_of(period: str) -> Figure:
+        figures = commune_indicators(adoption_session, commune, parse_period(period, TODAY), TODAY)
+        return by_key(figures)["median_days_to_first_payment"]
+
+    paid = sum(people for _days, people in buckets)
+    assert (median_of("2026-10").value, median_of("2026-10").denominator) == (median, paid)
+    # September's fifty people paid the day they opened their account.
+    for period in ("2026-Q4", "2026-Q3", "2026", "2026-ytd"):
+        expected = {"2026-Q4": paid, "2026-Q3": 50}.get(period, 50 + paid)
+        assert median_of(period).denominator == expected, period
+    assert median_of("2026-Q3").value == 0
+    assert median_of("2025").denominator == 0
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from kiosk.adoption.models import (
     CohortCounts,
     DaysToFirstPayment,
     LastActiveDays,
+    MedianDaysToFirstPayment,
     MonthlyActive,
     RollupState,
 )
@@ -74,6 +75,14 @@ def snapshot(session: Session, communes: list[str]) -> dict[str, Any]:
                 select(DaysToFirstPayment).where(DaysToFirstPayment.commune_code.in_(communes))
             )
             if d.people
+        ),
+        "medians": sorted(
+            (m.commune_code, m.period_kind, m.period_start, m.payers, m.lower_days, m.upper_days)
+            for m in session.scalars(
+                select(MedianDaysToFirstPayment).where(
+                    MedianDaysToFirstPayment.commune_code.in_(communes)
+                )
+            )
         ),
         "active": sorted(
             (a.commune_code, a.month, a.people)
