@@ -100,6 +100,7 @@ def open_account(
             credits_pending=0,
             debits_must_not_exceed_credits=rule.debits_must_not_exceed_credits,
             credits_must_not_exceed_debits=rule.credits_must_not_exceed_debits,
+            shard_count=shard_count,
             entry_count=0,
             head_hash=GENESIS_HASH,
         )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -116,7 +117,8 @@ class AccountBalance(Base):
     """Running totals and the hash-chain head of one account (or of one shard of a hot account).
 
     The balance rules are copied here from the account so that a CHECK constraint on this row, the
-    row every writer locks, enforces them in the database as well as in the code.
+    row every writer locks, enforces them in the database as well as in the code; the shard count
+    too, so that a writer finds its shard on the row it locks.
     """
 
     __tablename__ = "account_balances"
@@ -147,6 +149,8 @@ class AccountBalance(Base):
     credits_pending: Mapped[int] = mapped_column(Money(), default=0)
     debits_must_not_exceed_credits: Mapped[bool] = mapped_column(Boolean, default=False)
     credits_must_not_exceed_debits: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The account's, so that a writer finds its shard (pid % shard_count) on the row it locks.
+    shard_count: Mapped[int] = mapped_column(SmallInteger, default=1)
     entry_count: Mapped[int] = mapped_column(BigInteger, default=0)
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(HASH_BYTES), default=GENESIS_HASH)
 
@@ -171,8 +175,21 @@ class Transfer(Base):
         CheckConstraint("reverses_id IS NULL OR phase = 'posted'", name="reversal_is_posted"),
         CheckConstraint("debit_seq > 0 AND credit_seq > 0", name="seq_positive"),
         # At most one resolution per reservation and one reversal per transfer, whatever races.
-        UniqueConstraint("pending_id"),
-        UniqueConstraint("reverses_id"),
+        # Partial: most transfers resolve and reverse nothing, and add no entry to either index.
+        Index(
+            "uq_transfers_pending_id",
+            "pending_id",
+            unique=True,
+            postgresql_where=text("pending_id IS NOT NULL"),
+            sqlite_where=text("pending_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_transfers_reverses_id",
+            "reverses_id",
+            unique=True,
+            postgresql_where=text("reverses_id IS NOT NULL"),
+            sqlite_where=text("reverses_id IS NOT NULL"),
+        ),
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("debit_account_id", "debit_shard", "debit_seq"),
         UniqueConstraint("credit_account_id", "credit_shard", "credit_seq"),
@@ -187,9 +204,12 @@ class Transfer(Base):
     phase: Mapped[str] = mapped_column(String(16))
     code: Mapped[str] = mapped_column(String(32))
     memo: Mapped[str] = mapped_column(String(MEMO_LENGTH_MAX), default="")
-    debit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # No foreign keys to the accounts: a transfer updates its accounts' balance rows (which
+    # reference them) in its own transaction, and verification reports any transfer on an
+    # account without one. A key would cost a locking lookup of each account row per transfer.
+    debit_account_id: Mapped[int] = mapped_column(BigIntegerPrimaryKey)
     debit_shard: Mapped[int] = mapped_column(SmallInteger)
-    credit_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    credit_account_id: Mapped[int] = mapped_column(BigIntegerPrimaryKey)
     credit_shard: Mapped[int] = mapped_column(SmallInteger)
     amount: Mapped[int] = mapped_column(Money())
     pending_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("transfers.id"))
