@@ -38,7 +38,7 @@ DEMO_BILLERS = [
     ("Nước sạch Hà Nội (demo)", BillerKind.WATER),
     ("Trường Tiểu học Văn Miếu (demo)", BillerKind.SCHOOL),
 ]
-DEMO_STALL = ("DEMOCH01", "Rau sạch bà Mai (demo)")
+DEMO_STALL = ("DEMXCH23", "Rau sạch bà Mai (demo)")
 OPENING_FLOAT_VND = 20_000_000
 DEMO_POST_OFFICE = ("BD00226", "Bưu điện văn hoá xã Văn Miếu (demo)")
 # Counter staff. Demo only: the password and the TOTP secret are published in the README, so

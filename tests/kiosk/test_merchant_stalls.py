@@ -15,7 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 
 import ledger
-from kiosk import database, vietqr
+from kiosk import database, demo, vietqr
 from kiosk.payments import merchants
 from kiosk.payments.models import Merchant
 from ledger import AccountKind
@@ -166,6 +166,11 @@ def test_only_the_owner_can_print_a_stall(app: Flask) -> None:
     assert other_client.get("/cho/ZZZZZZZZ/in").status_code == 404
     # The other citizen's own list does not show it.
     assert stall_code not in other_client.get("/cho").text
+
+
+def test_the_demo_stall_code_can_be_typed_at_the_pay_page() -> None:
+    code, _name = demo.DEMO_STALL
+    assert merchants.normalise_stall_code(code.lower()) == code
 
 
 def test_the_acquirer_bin_comes_from_the_configuration(
