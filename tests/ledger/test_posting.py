@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import ledger
@@ -74,6 +75,34 @@ def test_drawer_cannot_pay_out_more_cash_than_it_holds(
     ledger.post_transfer(db_session, Post(key(), wallet, drawer, 50_000, "payout"), now=NOW)
     assert ledger.balance(db_session, drawer, now=NOW).posted == 0
     assert ledger.balance(db_session, wallet, now=NOW).posted == 950_000
+
+
+@pytest.mark.parametrize("drawer_first", [True, False])
+def test_when_both_sides_break_their_rules_the_debit_side_is_named(
+    db_session: Session,
+    open_account: Callable[..., int],
+    wallet_with: Callable[[int], int],
+    drawer_first: bool,
+) -> None:
+    """A payout beyond both the wallet and the drawer: the wallet is named, whichever id is lower.
+
+    On PostgreSQL a single transfer updates the lower account id first, so with the drawer
+    opened first its credit side is the one refused first.
+    """
+    if drawer_first:
+        drawer, wallet = open_account(AccountKind.AGENT_DRAWER), wallet_with(10_000)
+    else:
+        wallet, drawer = wallet_with(10_000), open_account(AccountKind.AGENT_DRAWER)
+    assert (drawer < wallet) == drawer_first
+    db_session.commit()
+    before = transfer_count(db_session)
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.post_transfer(db_session, Post(key(), wallet, drawer, 60_000, "payout"), now=NOW)
+    assert raised.value.account_id == wallet
+    db_session.rollback()
+    assert ledger.balance(db_session, wallet, now=NOW).posted == 10_000
+    assert ledger.balance(db_session, drawer, now=NOW).posted == 0
+    assert transfer_count(db_session) == before
 
 
 def test_same_key_same_content_returns_the_original_once(
@@ -350,3 +379,32 @@ def test_naive_time_is_a_bug(db_session: Session, wallet_with: Callable[[int], i
             Post(key(), alice, bob, 1, "payment"),
             now=dt.datetime(2026, 1, 1),  # noqa: DTZ001
         )
+
+
+def test_a_connection_lost_during_a_post_is_replaced_and_nothing_is_kept(
+    postgres_engine: Engine,
+) -> None:
+    """ledger_apply goes through the driver's cursor: SQLAlchemy still learns of a lost link."""
+    with Session(postgres_engine, expire_on_commit=False) as session:
+        payer, payee = (
+            ledger.open_account(
+                session, kind=AccountKind.FUNDING, name="lost link", owner_ref=f"lost:{key()}"
+            ).id
+            for _ in range(2)
+        )
+        session.commit()
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+        with postgres_engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        lost = Post(key(), payer, payee, 5_000, "payment")
+        with pytest.raises(OperationalError) as raised:
+            ledger.post_transfer(session, lost)
+        assert raised.value.connection_invalidated
+        assert "batch_id" not in str(raised.value)  # the batch is kept out of messages and logs
+        session.rollback()
+        # The session carries on with a new connection, and the lost transfer was never kept.
+        assert session.scalar(text("SELECT pg_backend_pid()")) != pid
+        result = ledger.post_transfer(session, lost)
+        session.commit()
+        assert not result.replayed
+        assert ledger.balance(session, payee).posted == 5_000
