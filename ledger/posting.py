@@ -453,10 +453,7 @@ def _apply_postgresql(
     ]
     batch = json.dumps({"batch_id": str(batch_id), "created_at": now.isoformat(), "items": payload})
     try:
-        # Straight to the driver: no statement to compile on the hottest call of the system.
-        # session.execute would flush pending objects first, so this does it too.
-        session.flush()
-        answer = session.connection().exec_driver_sql(_APPLY_DRIVER_SQL, (batch, now)).scalar_one()
+        answer = _call_ledger_apply(session, batch, now)
     except DBAPIError as error:
         raise _translate(error, prepared) from error
     if answer.get("replay"):
@@ -485,6 +482,43 @@ def _apply_postgresql(
             )
         )
     return results
+
+
+def _call_ledger_apply(session: Session, batch: str, now: dt.datetime) -> Any:
+    """Call `ledger_apply` in the session's transaction, through the driver's own cursor.
+
+    The hottest call of the system, and fixed text: SQLAlchemy's execution layer (an execution
+    context, a result object, its events) was about a quarter of the client's CPU per transfer.
+    Errors come out as SQLAlchemy would raise them, and a lost connection is invalidated as it
+    would invalidate it. session.execute would flush pending objects first; this does too.
+    """
+    session.flush()
+    connection = session.connection()
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None
+    dialect = connection.dialect
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(_APPLY_DRIVER_SQL, (batch, now))
+        row = cursor.fetchone()
+    except dialect.loaded_dbapi.Error as error:
+        invalidated = dialect.is_disconnect(error, dbapi_connection, cursor)
+        if invalidated:
+            connection.invalidate(error)
+        wrapped = DBAPIError.instance(
+            _APPLY_DRIVER_SQL,
+            None,  # the batch stays out of error messages and logs
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+        )
+        raise wrapped from error
+    finally:
+        cursor.close()
+    assert row is not None
+    return row[0]
 
 
 def _translate(error: DBAPIError, prepared: list[_Prepared]) -> Exception:
