@@ -18,12 +18,11 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger.columns import BigIntegerPrimaryKey, Money, UTCDateTime
-from ledger.schema import Base
+from ledger.schema import Base, unique_where
 
 MINUTES_PER_DAY = 24 * 60
 
@@ -155,13 +154,7 @@ class DrawerSession(Base):
             "(status = 'closed') = (closed_at IS NOT NULL)", name="closed_at_when_closed"
         ),
         # One session not yet closed per agent: a second "open" is refused by the database.
-        Index(
-            "uq_drawer_sessions_agent_id_unclosed",
-            "agent_id",
-            unique=True,
-            postgresql_where=text("status <> 'closed'"),
-            sqlite_where=text("status <> 'closed'"),
-        ),
+        unique_where("uq_drawer_sessions_agent_id_unclosed", "agent_id", "status <> 'closed'"),
     )
 
     id: Mapped[int] = mapped_column(BigIntegerPrimaryKey, primary_key=True)

@@ -58,14 +58,15 @@ def utc_now() -> dt.datetime:
 
 
 def new_transfer_id(now: dt.datetime | None = None) -> uuid.UUID:
-    """A time-ordered UUID (version 7 layout) so that new rows land at the end of the index.
+    """A time-ordered UUID (version 7 layout) so that new rows land at the end of the index."""
+    return transfer_id_at(now or utc_now(), int.from_bytes(os.urandom(10), "big"))
 
-    Python 3.11's uuid module has no uuid7; the layout is 48 bits of Unix milliseconds, the
-    version and variant bits, and 74 random bits.
-    """
-    millis = int((now or utc_now()).timestamp() * 1000) & ((1 << 48) - 1)
-    random_bits = int.from_bytes(os.urandom(10), "big")
-    value = (millis << 80) | random_bits
+
+def transfer_id_at(moment: dt.datetime, low_bits: int) -> uuid.UUID:
+    """The version 7 layout: 48 bits of Unix milliseconds, then `low_bits` (80 bits) less the
+    version and variant bits (bits 76-79 and 62-63). Python 3.11's uuid module has no uuid7."""
+    millis = int(moment.timestamp() * 1000) & ((1 << 48) - 1)
+    value = (millis << 80) | (low_bits & ((1 << 80) - 1))
     value = (value & ~(0xF << 76)) | (0x7 << 76)
     value = (value & ~(0x3 << 62)) | (0x2 << 62)
     return uuid.UUID(int=value)

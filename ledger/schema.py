@@ -44,6 +44,12 @@ MEMO_LENGTH_MAX = 200
 SHARD_COUNT_MAX = 64
 
 
+def unique_where(name: str, column: str, condition: str) -> Index:
+    """A unique index over the rows that meet `condition`, on PostgreSQL and SQLite alike."""
+    where = text(condition)
+    return Index(name, column, unique=True, postgresql_where=where, sqlite_where=where)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -176,20 +182,8 @@ class Transfer(Base):
         CheckConstraint("debit_seq > 0 AND credit_seq > 0", name="seq_positive"),
         # At most one resolution per reservation and one reversal per transfer, whatever races.
         # Partial: most transfers resolve and reverse nothing, and add no entry to either index.
-        Index(
-            "uq_transfers_pending_id",
-            "pending_id",
-            unique=True,
-            postgresql_where=text("pending_id IS NOT NULL"),
-            sqlite_where=text("pending_id IS NOT NULL"),
-        ),
-        Index(
-            "uq_transfers_reverses_id",
-            "reverses_id",
-            unique=True,
-            postgresql_where=text("reverses_id IS NOT NULL"),
-            sqlite_where=text("reverses_id IS NOT NULL"),
-        ),
+        unique_where("uq_transfers_pending_id", "pending_id", "pending_id IS NOT NULL"),
+        unique_where("uq_transfers_reverses_id", "reverses_id", "reverses_id IS NOT NULL"),
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("debit_account_id", "debit_shard", "debit_seq"),
         UniqueConstraint("credit_account_id", "credit_shard", "credit_seq"),

@@ -614,22 +614,19 @@ def _move_people(
 
 # --- Medians of the days to the first payment -------------------------------------------------
 
-MEDIAN_PERIOD_KINDS = ("month", "quarter", "year")
+# The kinds of period a median is stored for, and how many months each spans.
+_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12}
+MEDIAN_PERIOD_KINDS = tuple(_MONTHS_IN)
 
 
 def _period_start(kind: str, month: dt.date) -> dt.date:
     """The first day of the month, quarter or year of onboarding that `month` belongs to."""
-    if kind == "month":
-        return month.replace(day=1)
-    if kind == "quarter":
-        return dt.date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
-    assert kind == "year", kind
-    return dt.date(month.year, 1, 1)
+    size = _MONTHS_IN[kind]
+    return dt.date(month.year, (month.month - 1) // size * size + 1, 1)
 
 
 def _months_of(kind: str, start: dt.date) -> list[dt.date]:
-    count = {"month": 1, "quarter": 3, "year": 12}[kind]
-    return [dt.date(start.year, start.month + index, 1) for index in range(count)]
+    return [start.replace(month=start.month + index) for index in range(_MONTHS_IN[kind])]
 
 
 def refresh_medians(session: Session, cohorts: Iterable[tuple[str, dt.date]] | None) -> None:
@@ -644,7 +641,7 @@ def refresh_medians(session: Session, cohorts: Iterable[tuple[str, dt.date]] | N
             _refresh_kind(session, kind, {m: _period_start(kind, m) for m in months}, None)
         return
     wanted = set(cohorts)
-    for kind in MEDIAN_PERIOD_KINDS if wanted else ():
+    for kind in MEDIAN_PERIOD_KINDS:
         keys = sorted({(code, _period_start(kind, month)) for code, month in wanted})
         starts = {
             month: start

@@ -54,6 +54,7 @@ from ledger import (
     TransferRequest,
     TransferResult,
     VoidPending,
+    posting,
 )
 from ledger.database import make_engine
 from ledger.schema import AccountBalance, OpenReservation, Transfer
@@ -89,14 +90,10 @@ class ExampleTransferIds:
         self.salt = uuid.uuid4().int & ((1 << 40) - 1)
 
     def __call__(self, now: dt.datetime | None = None) -> uuid.UUID:
-        """The ledger's layout: 48 bits of Unix milliseconds, version 7, variant 2."""
         serial = next(self.serial)
         assert serial < 1 << 20, "more transfers in one example than the counter holds"
-        millis = int((now or dt.datetime.now(dt.UTC)).timestamp() * 1000) & ((1 << 48) - 1)
         # The serial in bits 40 to 59, the salt in bits 0 to 39: clear of version and variant.
-        return uuid.UUID(
-            int=(millis << 80) | (0x7 << 76) | (0x2 << 62) | (serial << 40) | self.salt
-        )
+        return posting.transfer_id_at(now or posting.utc_now(), (serial << 40) | self.salt)
 
 
 TRANSFER_IDS = ExampleTransferIds()
@@ -905,7 +902,7 @@ def test_random_operations_keep_the_ledger_invariants(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Any sequence of operations leaves balances as modelled, balanced and verifiable."""
-    monkeypatch.setattr(ledger.posting, "new_transfer_id", TRANSFER_IDS)
+    monkeypatch.setattr(posting, "new_transfer_id", TRANSFER_IDS)
     if backend == "sqlite":
         examples = SqliteExamples(request.getfixturevalue("sqlite_template"), tmp_path)
         target = Target(backend, examples.engine, True, examples.start, examples.end)
