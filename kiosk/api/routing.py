@@ -105,7 +105,9 @@ def _read_body(model: type[BaseModel]) -> tuple[BaseModel, Any]:
     except (ValueError, UnicodeDecodeError):
         raise Problem("malformed-json") from None
     try:
-        return model.model_validate(data), data
+        # Strict: JSON has its own booleans and integers, and the document promises them; lax
+        # validation would take "yes" or 1 for a boolean and "500" for an amount.
+        return model.model_validate(data, strict=True), data
     except ValidationError as error:
         raise _validation_problem(error) from None
 

@@ -16,7 +16,7 @@ from kiosk.auth.models import Throttle
 from kiosk.citizens.credentials import hash_pin
 from kiosk.citizens.models import Citizen
 from tests.agent_portal.conftest import app_session
-from tests.agent_portal.counter_support import make_citizen, posted, set_up_desk
+from tests.agent_portal.counter_support import balance, make_citizen, posted, set_up_desk
 from tests.api.conftest import agent_token, assert_problem, bearer, post, system_token, utc_now
 
 BALANCE = "/api/v1/citizens/{}/balance"
@@ -199,6 +199,33 @@ def test_an_agent_makes_a_code_only_with_the_id_card_checked(counter_app: Flask)
     checked = {**body, "last4": citizen.citizen_id_last4, "face_matched": True}
     assert post(client, WITHDRAWAL_CODES, token, checked).status_code == 201
     assert posted(counter_app, citizen.wallet_account_id) == 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("face_matched", "yes"), ("face_matched", 1), ("amount_vnd", "200000"), ("amount_vnd", True)],
+)
+def test_a_body_takes_json_types_as_the_document_gives_them(
+    counter_app: Flask, field: str, value: object
+) -> None:
+    """A boolean is true or false and an amount a JSON integer: "yes", 1 or "200000" are refused,
+    not read as what they might mean, and nothing is reserved."""
+    citizen = _with_pin(counter_app, balance_vnd=1_000_000)
+    desk = set_up_desk(counter_app, cash=0, opened=False)
+    token = agent_token(counter_app, desk.agent)
+    client = counter_app.test_client()
+    body = {
+        "phone": citizen.phone,
+        "pin": PIN,
+        "amount_vnd": 200_000,
+        "last4": citizen.citizen_id_last4,
+        "face_matched": True,
+    }
+    refused = post(client, WITHDRAWAL_CODES, token, {**body, field: value})
+    errors = assert_problem(refused, 422, "validation-failed")["errors"]
+    assert [error["field"] for error in errors] == [field]
+    assert balance(counter_app, citizen.wallet_account_id).available == 1_000_000
+    assert post(client, WITHDRAWAL_CODES, token, body).status_code == 201
 
 
 def test_every_error_is_problem_details(web_app: Flask) -> None:
