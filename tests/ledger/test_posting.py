@@ -105,6 +105,51 @@ def test_when_both_sides_break_their_rules_the_debit_side_is_named(
     assert transfer_count(db_session) == before
 
 
+@pytest.mark.parametrize("lower_first", [True, False])
+def test_a_batch_names_the_refusal_that_comes_first_in_its_order(
+    db_session: Session, wallet_with: Callable[[int], int], lower_first: bool
+) -> None:
+    """Two wallets each pay more than they hold, in one batch: the earlier transfer's is named.
+
+    On PostgreSQL a batch of new transfers updates its accounts in ascending order of id, so
+    when the later transfer's wallet has the lower id, it is refused first, yet not named.
+    """
+    low, high, payee = wallet_with(10_000), wallet_with(10_000), wallet_with(0)
+    assert low < high
+    first, second = (low, high) if lower_first else (high, low)
+    db_session.commit()
+    before = transfer_count(db_session)
+    batch = [
+        Post(key(), payee, first, 1, "payment"),  # the payee holds nothing: the first refusal
+        Post(key(), first, payee, 10_001, "payment"),
+        Post(key(), second, payee, 10_001, "payment"),
+    ]
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.post_transfers(db_session, batch[1:], now=NOW)
+    assert raised.value.account_id == first
+    db_session.rollback()
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.post_transfers(db_session, batch, now=NOW)
+    assert raised.value.account_id == payee
+    db_session.rollback()
+    assert transfer_count(db_session) == before
+    assert [ledger.balance(db_session, w, now=NOW).posted for w in (low, high, payee)] == [
+        10_000,
+        10_000,
+        0,
+    ]
+    # Within what each holds, the same batch goes through, every balance after in batch order.
+    fits = [Post(key(), first, payee, 4_000, "payment"), Post(key(), second, payee, 6_000, "p2")]
+    fits += [Post(key(), payee, first, 1_000, "refund"), Post(key(), first, second, 7_000, "p3")]
+    results = ledger.post_transfers(db_session, fits, now=NOW)
+    assert [(r.debit_balance_after, r.credit_balance_after) for r in results] == [
+        (6_000, 4_000),
+        (4_000, 10_000),
+        (9_000, 7_000),
+        (0, 11_000),
+    ]
+
+
 def test_same_key_same_content_returns_the_original_once(
     db_session: Session, wallet_with: Callable[[int], int]
 ) -> None:
