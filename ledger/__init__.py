@@ -37,6 +37,9 @@ On PostgreSQL a whole batch is one round trip to the `ledger_apply` function; el
 portable path does the same in a few statements.
 
 Calls flush but never commit: the caller's unit of work commits, or rolls back after an error.
+The one exception is `commit_transfers`, for callers with nothing else to write in the same
+transaction: its call is a transaction of its own — on PostgreSQL one round trip in autocommit,
+which the server commits before it answers.
 """
 
 from ledger.accounts import BalanceRule, find_account, get_account, open_account
@@ -61,6 +64,8 @@ from ledger.posting import (
     TransferRequest,
     TransferResult,
     VoidPending,
+    commit_transfer,
+    commit_transfers,
     post_transfer,
     post_transfers,
     resolution_of,
@@ -99,6 +104,8 @@ __all__ = [
     "VoidPending",
     "balance",
     "balance_as_of",
+    "commit_transfer",
+    "commit_transfers",
     "find_account",
     "get_account",
     "open_account",

@@ -1,6 +1,8 @@
 """Concurrency on PostgreSQL: many threads, each with its own session, committing every call.
 
-Each test runs on the `ledger_apply` path and on the portable path. Threads start together at a
+Each test runs on three paths: `post_transfers` in a session on the `ledger_apply` function, the
+same on the portable code, and `commit_transfers` (ledger_apply in autocommit, a transaction of its
+own per call). Threads start together at a
 `threading.Barrier`; a test whose threads do not all finish within HANG_TIMEOUT_S fails (a deadlock
 that PostgreSQL does not detect), and one that PostgreSQL detects raises in its thread and fails
 the test too. After each test the whole ledger must verify.
@@ -40,9 +42,10 @@ TIMEOUT_S = 60
 SWEEP_AT = T0 + dt.timedelta(seconds=2 * TIMEOUT_S)
 
 
-@pytest.fixture(params=["ledger_apply", "portable"])
+@pytest.fixture(params=["ledger_apply", "portable", "commit_transfers"])
 def path(request: pytest.FixtureRequest) -> str:
-    """Which implementation posts: the PL/pgSQL function or the portable Python code."""
+    """Which implementation posts: the PL/pgSQL function in the caller's transaction, the
+    portable Python code, or the PL/pgSQL function as a transaction of its own."""
     name: str = request.param
     return name
 
@@ -85,6 +88,8 @@ class Ledger:
         self, requests: list[ledger.TransferRequest], *, now: dt.datetime = T0
     ) -> list[ledger.TransferResult]:
         """One call, one commit; on a ledger error the transaction is rolled back and it raises."""
+        if self.path == "commit_transfers":
+            return ledger.commit_transfers(self.engine, requests, now=now)
         with self.session() as session:
             try:
                 results = ledger.post_transfers(session, requests, now=now)

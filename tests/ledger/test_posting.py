@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 import ledger
 from ledger import AccountKind, Phase, Post, PostPending, Reserve, Reverse, VoidPending
+from ledger.database import make_engine
 from ledger.schema import Transfer
 from tests.ledger.conftest import NOW
 
@@ -453,3 +457,145 @@ def test_a_connection_lost_during_a_post_is_replaced_and_nothing_is_kept(
         session.commit()
         assert not result.replayed
         assert ledger.balance(session, payee).posted == 5_000
+
+
+# --- commit_transfers: a transaction of its own ---------------------------------------------------
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def committing_engine(request: pytest.FixtureRequest) -> Engine:
+    """An engine whose commits are real: commit_transfers commits, so no test rollback undoes it."""
+    engine: Engine = request.getfixturevalue(f"{request.param}_engine")
+    return engine
+
+
+def _committed_accounts(engine: Engine, funded: int) -> tuple[int, int, int]:
+    """A funding account, a wallet holding `funded` đồng and an empty wallet, all committed."""
+    with Session(engine) as session:
+        funding, payer, payee = (
+            ledger.open_account(session, kind=kind, name=kind, owner_ref=f"commit:{key()}").id
+            for kind in [AccountKind.FUNDING] + [AccountKind.CITIZEN_WALLET] * 2
+        )
+        ledger.post_transfer(session, Post(key(), funding, payer, funded, "funding"))
+        session.commit()
+    return funding, payer, payee
+
+
+def test_commit_transfers_commits_and_replays(committing_engine: Engine) -> None:
+    _, payer, payee = _committed_accounts(committing_engine, 100_000)
+    payment = Post(key(), payer, payee, 30_000, "payment", "chợ phiên")
+    result = ledger.commit_transfer(committing_engine, payment)
+    assert not result.replayed and result.debit_balance_after == 70_000
+    with Session(committing_engine) as other:  # committed: another session sees it at once
+        assert ledger.balance(other, payee).posted == 30_000
+    again = ledger.commit_transfer(committing_engine, payment)
+    assert again.replayed and again.id == result.id and again.created_at == result.created_at
+    with pytest.raises(ledger.IdempotencyConflict):
+        reused = Post(payment.key, payer, payee, 30_001, "payment")
+        ledger.commit_transfer(committing_engine, reused)
+    with Session(committing_engine) as other:
+        assert ledger.balance(other, payer).posted == 70_000
+
+
+def test_commit_transfers_is_all_or_nothing_and_leaves_nothing(committing_engine: Engine) -> None:
+    funding, payer, payee = _committed_accounts(committing_engine, 100_000)
+    with Session(committing_engine) as session:
+        fees = ledger.open_account(
+            session, kind=AccountKind.FEE_REVENUE, name="fees", owner_ref=f"commit:{key()}"
+        ).id
+        session.commit()
+        before = transfer_count(session)
+    refused = [Post(key(), payer, payee, 99_000, "payment"), Post(key(), payer, fees, 2_000, "fee")]
+    with pytest.raises(ledger.InsufficientFunds) as raised:
+        ledger.commit_transfers(committing_engine, refused)
+    assert raised.value.account_id == payer
+    with pytest.raises(ledger.AccountNotFound):
+        ledger.commit_transfer(committing_engine, Post(key(), funding, 10**12, 1, "funding"))
+    with Session(committing_engine) as session:
+        assert transfer_count(session) == before
+        assert ledger.balance(session, payer).posted == 100_000
+    # The same keys are free: nothing of the refused batch was kept.
+    cheaper = [Post(refused[0].key, payer, payee, 98_000, "payment"), refused[1]]
+    results = ledger.commit_transfers(committing_engine, cheaper)
+    assert results[0].batch_id == results[1].batch_id and results[1].debit_balance_after == 0
+
+
+@pytest.fixture
+def one_connection_engine(postgres_url: str) -> Iterator[Engine]:
+    """A PostgreSQL engine whose pool holds one connection: every user gets the same one.
+
+    No ping at checkout (make_engine's default sends one, a round trip of its own), so that
+    what is on the wire is ledger's alone.
+    """
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_commit_transfers_is_one_round_trip_on_postgresql(
+    one_connection_engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    """No BEGIN and no COMMIT go over the wire: the one call is the whole transaction.
+
+    libpq's protocol trace of the pooled connection shows what the client sent: one Sync (the
+    end of one extended-protocol exchange) and no simple Query.
+    """
+    engine = one_connection_engine
+    _, payer, payee = _committed_accounts(engine, 10_000)
+    trace = tmp_path / "libpq.trace"
+    with engine.connect() as connection:
+        driver: Any = connection.connection.dbapi_connection
+    with trace.open("w") as sink:
+        driver.pgconn.trace(sink.fileno())
+        result = ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
+        driver.pgconn.untrace()
+    # A line: [timestamp], direction (F: from the client), length, message type, contents.
+    lines = [line.split("\t") for line in trace.read_text().splitlines()]
+    sent = [fields[fields.index("F") + 2] for fields in lines if "F" in fields]
+    assert sent.count("Sync") == 1 and "Query" not in sent, sent
+    with Session(engine) as session:  # and it was committed
+        assert session.get(Transfer, result.id) is not None
+
+
+@pytest.mark.postgres
+def test_commit_transfers_hands_its_connection_back_outside_autocommit(
+    one_connection_engine: Engine,
+) -> None:
+    """The next user of the connection gets transactions again: its rollback undoes its work."""
+    engine = one_connection_engine
+    _, payer, payee = _committed_accounts(engine, 10_000)
+    ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.commit_transfer(engine, Post(key(), payer, payee, 10_000, "payment"))
+    with Session(engine) as session:
+        ledger.post_transfer(session, Post(key(), payer, payee, 9_000, "payment"))
+        session.rollback()
+    with Session(engine) as session:
+        assert ledger.balance(session, payee).posted == 1_000
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_during_commit_transfers_is_replaced_and_nothing_is_kept(
+    one_connection_engine: Engine,
+) -> None:
+    engine = one_connection_engine
+    _, payer, payee = _committed_accounts(engine, 10_000)
+    with engine.connect() as connection:
+        pid = connection.scalar(text("SELECT pg_backend_pid()"))
+    # Another connection ends the pooled one's backend, as a server restart or a network cut would.
+    admin = make_engine(engine.url.render_as_string(hide_password=False), poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    lost = Post(key(), payer, payee, 5_000, "payment")
+    with pytest.raises(OperationalError) as raised:
+        ledger.commit_transfer(engine, lost)
+    assert raised.value.connection_invalidated
+    assert "batch_id" not in str(raised.value)
+    with Session(engine) as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != pid
+        assert ledger.balance(session, payee).posted == 0
+    assert not ledger.commit_transfer(engine, lost).replayed
