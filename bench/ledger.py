@@ -3,12 +3,20 @@
 Figures (stdout, JSON lines), all measured in this run, with durable commits:
 
 * `ledger_pgbench_tps` — `pgbench -N` (simple-update), the baseline of what this server commits;
-* `ledger_single_tps` — one `post_transfer` per commit;
-* `ledger_batch_tps` — `post_transfers` of `--batch-size` transfers per commit;
+* `ledger_single_tps` — one transfer per commit, with `commit_transfer` (a transaction of its own:
+  one round trip);
+* `ledger_single_in_session_tps` — one `post_transfer` per commit in a Session, as the product's
+  flows post (they write rows of their own in the same transaction): BEGIN, the call, COMMIT —
+  three round trips;
+* `ledger_batch_tps` — `commit_transfers` of `--batch-size` transfers per commit;
 * `ledger_reserve_post_pairs_per_s` — `Reserve` then `PostPending`, each its own commit;
-* `ledger_hot_account_tps` — a payment plus a fee to one shared, sharded fee account per commit;
-* `ledger_hot_account_unsharded_tps` — the same with an unsharded fee account (what sharding buys);
-* `ledger_sqlite_single_tps` — one `post_transfer` per commit on a SQLite file (WAL, one writer).
+* `ledger_hot_account_tps` — a payment plus a fee to one shared, sharded fee account per commit,
+  with `commit_transfers`; its ratio is to `ledger_single_tps`;
+* `ledger_hot_account_in_session_tps` — the same in a Session; its ratio is to
+  `ledger_single_in_session_tps`;
+* `ledger_hot_account_unsharded_tps` — as `ledger_hot_account_tps` with an unsharded fee account
+  (what sharding buys);
+* `ledger_sqlite_single_tps` — one transfer per commit on a SQLite file (WAL, one writer).
 
 The PostgreSQL figures run in a scratch database of their own, migrated with Alembic like
 production, with `--wallets` citizen wallets funded up front in batches. `--clients` clients, each
@@ -207,7 +215,14 @@ def _client_setup(index: int, config: ClientConfig) -> LedgerClient:
     return client
 
 
-def _committed(client: LedgerClient, requests: Sequence[ledger.TransferRequest]) -> None:
+def _committed(
+    client: LedgerClient, requests: Sequence[ledger.TransferRequest], in_session: bool = False
+) -> None:
+    """One commit: `commit_transfers` (one round trip), or `post_transfers` in the client's
+    Session and its commit (BEGIN, the call, COMMIT), as the product's flows post."""
+    if not in_session:
+        ledger.commit_transfers(client.engine, requests)
+        return
     try:
         ledger.post_transfers(client.session, requests)
         client.session.commit()
@@ -220,15 +235,13 @@ def _committed(client: LedgerClient, requests: Sequence[ledger.TransferRequest])
 # They are module-level functions so that they can be sent to the client processes by name.
 
 
-def single_transfer(client: LedgerClient, _params: object) -> common.Operation:
+def single_transfer(client: LedgerClient, in_session: bool) -> common.Operation:
     wallets = client.accounts.wallets
 
     def operation() -> int:
         debit, credit = client.pair(wallets)
-        _committed(
-            client,
-            [Post(client.key("single"), debit, credit, client.amount(), code="bench_payment")],
-        )
+        payment = Post(client.key("single"), debit, credit, client.amount(), code="bench_payment")
+        _committed(client, [payment], in_session)
         return 1
 
     return operation
@@ -267,34 +280,35 @@ def reserve_then_post(client: LedgerClient, _params: object) -> common.Operation
 
     def operation() -> int:
         debit, credit = client.pair(wallets)
-        try:
-            reserved = ledger.post_transfer(
-                client.session,
-                Reserve(
-                    client.key("reserve"),
-                    debit,
-                    credit,
-                    client.amount(),
-                    code="bench_withdrawal",
-                    timeout_s=RESERVATION_TIMEOUT_S,
-                ),
-            )
-            client.session.commit()
-            ledger.post_transfer(
-                client.session, PostPending(client.key("post"), pending_id=reserved.id)
-            )
-            client.session.commit()
-        except BaseException:
-            client.session.rollback()
-            raise
+        reserved = ledger.commit_transfer(
+            client.engine,
+            Reserve(
+                client.key("reserve"),
+                debit,
+                credit,
+                client.amount(),
+                code="bench_withdrawal",
+                timeout_s=RESERVATION_TIMEOUT_S,
+            ),
+        )
+        ledger.commit_transfer(
+            client.engine, PostPending(client.key("post"), pending_id=reserved.id)
+        )
         return 1
 
     return operation
 
 
-def payment_with_fee(client: LedgerClient, sharded: bool) -> common.Operation:
+@dataclass(frozen=True, slots=True)
+class HotParams:
+    sharded: bool
+    in_session: bool = False
+
+
+def payment_with_fee(client: LedgerClient, params: HotParams) -> common.Operation:
     wallets = client.accounts.wallets
-    fee_account = client.accounts.fee_sharded if sharded else client.accounts.fee_unsharded
+    accounts = client.accounts
+    fee_account = accounts.fee_sharded if params.sharded else accounts.fee_unsharded
 
     def operation() -> int:
         debit, credit = client.pair(wallets)
@@ -304,6 +318,7 @@ def payment_with_fee(client: LedgerClient, sharded: bool) -> common.Operation:
                 Post(client.key("pay"), debit, credit, client.amount(), code="bench_payment"),
                 Post(client.key("fee"), debit, fee_account, FEE_VND, code="bench_fee"),
             ],
+            params.in_session,
         )
         return 1
 
@@ -390,7 +405,10 @@ class LedgerBenchmark:
 
         self.batch_clients = min(args.batch_clients, args.clients)
         self.pgbench_tps = Figure("ledger_pgbench_tps", "tps", self.measure_pgbench)
-        self.single = Figure("ledger_single_tps", "tps", self.on_pool(single_transfer, None))
+        self.single = Figure("ledger_single_tps", "tps", self.on_pool(single_transfer, False))
+        self.single_in_session = Figure(
+            "ledger_single_in_session_tps", "tps", self.on_pool(single_transfer, True)
+        )
         self.batch = Figure(
             "ledger_batch_tps",
             "tps",
@@ -399,9 +417,18 @@ class LedgerBenchmark:
         self.reserve_post = Figure(
             "ledger_reserve_post_pairs_per_s", "pairs/s", self.on_pool(reserve_then_post, None)
         )
-        self.hot = Figure("ledger_hot_account_tps", "tps", self.on_pool(payment_with_fee, True))
+        self.hot = Figure(
+            "ledger_hot_account_tps", "tps", self.on_pool(payment_with_fee, HotParams(True))
+        )
+        self.hot_in_session = Figure(
+            "ledger_hot_account_in_session_tps",
+            "tps",
+            self.on_pool(payment_with_fee, HotParams(True, in_session=True)),
+        )
         self.hot_unsharded = Figure(
-            "ledger_hot_account_unsharded_tps", "tps", self.on_pool(payment_with_fee, False)
+            "ledger_hot_account_unsharded_tps",
+            "tps",
+            self.on_pool(payment_with_fee, HotParams(False)),
         )
         self.sqlite = Figure("ledger_sqlite_single_tps", "tps", self.measure_sqlite)
 
@@ -410,9 +437,11 @@ class LedgerBenchmark:
         return [
             self.pgbench_tps,
             self.single,
+            self.single_in_session,
             self.batch,
             self.reserve_post,
             self.hot,
+            self.hot_in_session,
             self.hot_unsharded,
             self.sqlite,
         ]
@@ -456,7 +485,7 @@ class LedgerBenchmark:
     def measure_sqlite(self, label: str) -> float:
         args = self.args
         common.wait_for_quiet(args.quiet_wait_s)
-        operations = [single_transfer(client, None) for client in self.sqlite_clients]
+        operations = [single_transfer(client, False) for client in self.sqlite_clients]
         window = Window.starting_soon(args.warmup_s, args.duration_s)
         observed = common.observe(window, lambda: common.run_threads(operations, window))
         log(f"{label} ({args.sqlite_threads} thread(s)): {observed.describe()}")
@@ -475,6 +504,7 @@ class LedgerBenchmark:
         pgbench = self.pgbench_tps
         pgbench.emit(clients=args.clients)
         self.single.emit(pgbench, clients=args.clients)
+        self.single_in_session.emit(pgbench, clients=args.clients)
         self.batch.emit(
             self.single,
             ratio_to_pgbench=round(self.batch.best / pgbench.best, 3),
@@ -483,6 +513,9 @@ class LedgerBenchmark:
         )
         self.reserve_post.emit(pgbench, clients=args.clients)
         self.hot.emit(self.single, shards=args.hot_shards, clients=args.clients)
+        self.hot_in_session.emit(
+            self.single_in_session, shards=args.hot_shards, clients=args.clients
+        )
         self.hot_unsharded.emit(self.single, shards=1, clients=args.clients)
         self.sqlite.emit(pgbench, threads=args.sqlite_threads)
 
