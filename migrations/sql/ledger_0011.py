@@ -18,6 +18,11 @@ Why the result is the same as updating transfer by transfer:
   account's totals, chain and balance after each transfer are those of the batch order;
 * a side's balance rule depends only on its own account's totals, so a side breaks its rule in
   ascending order exactly when it breaks it in batch order;
+* every side is checked on its row as locked: an UPDATE checks its rule on the row as its
+  snapshot saw it, and does not lock (or wait for) a row that fails, so a side that fails is
+  tried once more after locking its row — which waits for a writer that had changed it and not
+  yet committed. As when every row was locked first, no side sees another writer's change that
+  an earlier side did not;
 * the error names the side that batch order would refuse first — the lowest (transfer, debit
   before credit). After a refusal the loop goes on, in the same ascending order, with the sides
   that could come before it in batch order (and skips the rest of a refused account's sides),
@@ -134,7 +139,22 @@ _SIDES_BEFORE_UPDATE = """\
                                               ELSE 0 END;
 """
 
+_SIDES_RECHECK = """\
+        IF NOT FOUND THEN
+            -- The rule was checked on the row as this statement's snapshot saw it, and a row
+            -- that fails it is not locked: a writer that changed it and has not committed yet
+            -- was not waited for. Lock the row, which waits for that writer, and try once more
+            -- on what it committed; so every side is checked on the row it then holds locked.
+            v_shard := CASE WHEN v_is_debit THEN v_dshard[v_i] ELSE v_cshard[v_i] END;
+            PERFORM 1 FROM account_balances
+             WHERE account_id = v_account AND shard = coalesce(v_shard, v_pid % shard_count)
+               FOR UPDATE;
+            IF FOUND THEN
+"""
+
 _SIDES_AFTER_UPDATE = """\
+            END IF;
+        END IF;
         IF NOT FOUND THEN
             -- No row: an account without a balance row (the first in the order of the
             -- transfers is named), or else the side's balance rule would break.
@@ -183,7 +203,18 @@ def _side_update(text: str) -> str:
     return "".join(line.removeprefix("    ") for line in lines).replace("[i]", "[v_i]")
 
 
-_SIDES = _SIDES_BEFORE_UPDATE + _side_update(LEDGER_APPLY_0010) + _SIDES_AFTER_UPDATE
+def _indented(text: str, spaces: int) -> str:
+    return "".join(" " * spaces + line for line in text.splitlines(keepends=True))
+
+
+_SIDE_UPDATE = _side_update(LEDGER_APPLY_0010)
+_SIDES = (
+    _SIDES_BEFORE_UPDATE
+    + _SIDE_UPDATE
+    + _SIDES_RECHECK
+    + _indented(_SIDE_UPDATE[_SIDE_UPDATE.index("        UPDATE account_balances\n") :], 8)
+    + _SIDES_AFTER_UPDATE
+)
 
 _EDITS = [
     (_DECLARATIONS_0010, _DECLARATIONS),

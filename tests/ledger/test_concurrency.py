@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 import ledger
@@ -538,3 +538,72 @@ def test_racing_reversals_reverse_once(book: Ledger, path: str, payee_float: int
     assert all(sum(r) == 1 for r in by_round)
     assert book.balance(payee).posted == payee_float
     assert book.balance(payer).posted == 10**9 - payee_float
+
+
+# --- A writer that has not committed yet ----------------------------------------------------------
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    """Return once some backend of this database waits for a lock (the batch, on the writer)."""
+    deadline = time.monotonic() + HANG_TIMEOUT_S
+    with engine.connect() as probe:
+        while time.monotonic() < deadline:
+            waiting = probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            probe.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    pytest.fail("the batch never waited for the open writer")
+
+
+def test_a_batch_checks_each_side_on_the_row_it_holds_locked(
+    book: Ledger, postgres_engine: Engine
+) -> None:
+    """A side refused on a row that an open writer is crediting waits for that writer.
+
+    Three wallets pay one account, each in turn, in one batch; an open transaction credits the
+    two empty ones and the other. The batch's first side to meet the writer must wait for it
+    and see its commit, like every later side: then everybody can pay and the batch goes
+    through. (Checked on the row as its snapshot saw it, the empty wallet was refused at once,
+    while a later side waited and saw the writer's money: no order of the two gives that.)
+    """
+    payee = book.open(AccountKind.FUNDING)  # the lowest id: its sides are updated first
+    empty, full, also_empty = (book.open(AccountKind.CITIZEN_WALLET) for _ in range(3))
+    source = book.open(AccountKind.FUNDING)
+    book.post([Post(book.key("fund"), source, full, 1_000, "funding")])
+    outcome: dict[str, object] = {}
+
+    def pay() -> None:
+        try:
+            outcome["results"] = book.post(
+                [
+                    Post(book.key("pay", 1), full, payee, 1, "payment"),
+                    Post(book.key("pay", 2), also_empty, payee, 100, "payment"),
+                    Post(book.key("pay", 3), empty, payee, 100, "payment"),
+                ]
+            )
+        except ledger.LedgerError as error:
+            outcome["error"] = error
+
+    with Session(postgres_engine) as writer:
+        ledger.post_transfers(
+            writer,
+            [
+                Post(book.key("credit", w), source, w, amount, "funding")
+                for w, amount in ((empty, 100), (also_empty, 100), (full, 1))
+            ],
+            now=T0,
+        )
+        payer = threading.Thread(target=pay, daemon=True)
+        payer.start()
+        _wait_for_a_lock_wait(postgres_engine)
+        writer.commit()
+    payer.join(HANG_TIMEOUT_S)
+    assert not payer.is_alive()
+    assert "error" not in outcome, outcome
+    assert [book.balance(w).posted for w in (empty, full, also_empty)] == [0, 1_000, 0]
