@@ -424,7 +424,10 @@ def commit_transfers(
     between ledger accounts, an integration's transfer, funding in bulk. (A caller that records
     rows of its own with the money — a receipt, a code's state — uses `post_transfers` in its
     session, so that both commit or neither does.) The rules, results and errors are those of
-    `post_transfers`; a failed call leaves nothing behind.
+    `post_transfers`; a refused call leaves nothing behind. A connection lost during the call
+    (OperationalError, `connection_invalidated`) leaves the outcome unknown — the server may have
+    committed before the answer was lost: call again with the same requests, and the same keys
+    either apply the batch or return what was committed (`replayed=True`).
 
     On PostgreSQL this is one round trip: a pooled connection is put in autocommit, so the call
     to `ledger_apply` is the whole transaction, and the server commits it — durably, as every
@@ -445,6 +448,7 @@ def commit_transfers(
     pooled = engine.raw_connection()
     try:
         dbapi_connection: Any = pooled.dbapi_connection
+        autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         try:
             applied = _apply_postgresql(
@@ -454,7 +458,7 @@ def commit_transfers(
                 now,
             )
         finally:
-            _leave_autocommit(pooled, engine.dialect)
+            _restore_autocommit(pooled, autocommit, engine.dialect)
     finally:
         pooled.close()
     if applied is not None:
@@ -470,13 +474,13 @@ def commit_transfer(
     return commit_transfers(engine, [request], now=now)[0]
 
 
-def _leave_autocommit(pooled: PoolProxiedConnection, dialect: Dialect) -> None:
-    """Hand the connection back to the pool as it came out: not in autocommit. One that cannot
-    be (a call cut off half-way) is dropped, and the pool opens another."""
+def _restore_autocommit(pooled: PoolProxiedConnection, autocommit: bool, dialect: Dialect) -> None:
+    """Hand the connection back to the pool as it came out (in autocommit or not). One that
+    cannot be (a call cut off half-way) is dropped, and the pool opens another."""
     if not pooled.is_valid:
         return
     try:
-        pooled.driver_connection.autocommit = False  # type: ignore[union-attr]
+        pooled.driver_connection.autocommit = autocommit  # type: ignore[union-attr]
     except dialect.loaded_dbapi.Error as error:
         pooled.invalidate(error)
 

@@ -578,6 +578,19 @@ def test_commit_transfers_hands_its_connection_back_outside_autocommit(
 
 
 @pytest.mark.postgres
+def test_commit_transfers_leaves_an_autocommit_engine_in_autocommit(postgres_url: str) -> None:
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+    try:
+        _, payer, payee = _committed_accounts(engine, 10_000)
+        ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
+        with engine.connect() as connection:
+            driver: Any = connection.connection.dbapi_connection
+            assert driver.autocommit
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
 def test_a_connection_lost_during_commit_transfers_is_replaced_and_nothing_is_kept(
     one_connection_engine: Engine,
 ) -> None:
