@@ -306,8 +306,8 @@ class HotParams:
 
 
 def payment_with_fee(client: LedgerClient, params: HotParams) -> common.Operation:
-    wallets = client.accounts.wallets
     accounts = client.accounts
+    wallets = accounts.wallets
     fee_account = accounts.fee_sharded if params.sharded else accounts.fee_unsharded
 
     def operation() -> int:

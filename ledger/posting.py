@@ -372,6 +372,16 @@ def _replay(session: Session, requests: Sequence[TransferRequest]) -> list[Trans
     return results
 
 
+def _prepare_batch(
+    requests: Sequence[TransferRequest], now: dt.datetime | None
+) -> tuple[dt.datetime, uuid.UUID, list[_Prepared]]:
+    """The batch's time (now, unless given: it must be aware), its id, and its checked requests."""
+    now = now or utc_now()
+    assert now.tzinfo is not None
+    batch_id = new_transfer_id(now)
+    return now, batch_id, _prepare(requests, batch_id, now)
+
+
 # --- Entry points -------------------------------------------------------------------------------
 
 Backend = Literal["auto", "portable"]
@@ -394,10 +404,7 @@ def post_transfers(
     """
     if backend is None:
         backend = session.info.get("ledger_backend", "auto")
-    now = now or utc_now()
-    assert now.tzinfo is not None
-    batch_id = new_transfer_id(now)
-    prepared = _prepare(requests, batch_id, now)
+    now, batch_id, prepared = _prepare_batch(requests, now)
     if backend == "auto" and session.get_bind().dialect.name == "postgresql":
         session.flush()  # as session.execute would, before the call below bypasses it
         connection = session.connection()
@@ -436,15 +443,12 @@ def commit_transfers(
     transfer). (An engine that pings its connections at checkout, as `make_engine`'s do by
     default, sends its ping first.) Elsewhere a session runs `post_transfers` and commits.
     """
-    now = now or utc_now()
-    assert now.tzinfo is not None
     if engine.dialect.name != "postgresql":
         with Session(engine) as session:
             results = post_transfers(session, requests, now=now)
             session.commit()
         return results
-    batch_id = new_transfer_id(now)
-    prepared = _prepare(requests, batch_id, now)
+    now, batch_id, prepared = _prepare_batch(requests, now)
     pooled = engine.raw_connection()
     try:
         dbapi_connection: Any = pooled.dbapi_connection
@@ -458,7 +462,7 @@ def commit_transfers(
                 now,
             )
         finally:
-            _restore_autocommit(pooled, autocommit, engine.dialect)
+            _restore_autocommit(pooled, dbapi_connection, autocommit, engine.dialect)
     finally:
         pooled.close()
     if applied is not None:
@@ -474,13 +478,15 @@ def commit_transfer(
     return commit_transfers(engine, [request], now=now)[0]
 
 
-def _restore_autocommit(pooled: PoolProxiedConnection, autocommit: bool, dialect: Dialect) -> None:
+def _restore_autocommit(
+    pooled: PoolProxiedConnection, dbapi_connection: Any, autocommit: bool, dialect: Dialect
+) -> None:
     """Hand the connection back to the pool as it came out (in autocommit or not). One that
     cannot be (a call cut off half-way) is dropped, and the pool opens another."""
     if not pooled.is_valid:
         return
     try:
-        pooled.driver_connection.autocommit = autocommit  # type: ignore[union-attr]
+        dbapi_connection.autocommit = autocommit
     except dialect.loaded_dbapi.Error as error:
         pooled.invalidate(error)
 

@@ -89,13 +89,8 @@ _ORDER_0010 = """\
 _ORDER = """\
     IF n = 1 AND v_dshard[1] IS NULL AND v_cshard[1] IS NULL THEN
         -- One new transfer: its two sides, the lower account first.
-        IF v_credit[1] < v_debit[1] THEN
-            v_side_item := ARRAY[1, 1];
-            v_side_debit := ARRAY[false, true];
-        ELSE
-            v_side_item := ARRAY[1, 1];
-            v_side_debit := ARRAY[true, false];
-        END IF;
+        v_side_item := ARRAY[1, 1];
+        v_side_debit := ARRAY[v_debit[1] < v_credit[1], v_credit[1] < v_debit[1]];
     ELSIF array_remove(v_dshard || v_cshard, NULL) = '{}' THEN
         -- Only new transfers (the usual batch): every side in ascending order of account, then
         -- of transfer. Each side's UPDATE below locks its row; no statement locks them first.
@@ -207,12 +202,16 @@ def _indented(text: str, spaces: int) -> str:
     return "".join(" " * spaces + line for line in text.splitlines(keepends=True))
 
 
-_SIDE_UPDATE = _side_update(LEDGER_APPLY_0010)
+# The side's deltas, then its UPDATE, which the recheck runs again.
+_SIDE = _side_update(LEDGER_APPLY_0010)
+_UPDATE_AT = _SIDE.index("        UPDATE account_balances\n")
+_SIDE_DELTAS, _SIDE_UPDATE = _SIDE[:_UPDATE_AT], _SIDE[_UPDATE_AT:]
 _SIDES = (
     _SIDES_BEFORE_UPDATE
+    + _SIDE_DELTAS
     + _SIDE_UPDATE
     + _SIDES_RECHECK
-    + _indented(_SIDE_UPDATE[_SIDE_UPDATE.index("        UPDATE account_balances\n") :], 8)
+    + _indented(_SIDE_UPDATE, 8)
     + _SIDES_AFTER_UPDATE
 )
 
