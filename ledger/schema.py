@@ -129,6 +129,9 @@ class AccountBalance(Base):
 
     __tablename__ = "account_balances"
     __table_args__ = (
+        # On PostgreSQL migration 0012 drops this one and entry_count_not_negative (each write
+        # paid to rebuild them); ledger_apply keeps them true and verify_ledger reports a row
+        # that is not. The two balance rules stay constraints everywhere.
         CheckConstraint(
             "debits_posted >= 0 AND credits_posted >= 0 "
             "AND debits_pending >= 0 AND credits_pending >= 0",
@@ -172,6 +175,9 @@ class Transfer(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
+        # The shape of a row by phase, below down to seq_positive: constraints on SQLite only.
+        # On PostgreSQL migration 0012 drops them (see there why); ledger_apply writes only
+        # rows of this shape, and verify_ledger reports any row that is not.
         CheckConstraint(f"phase IN ({_sql_list(Phase)})", name="phase_known"),
         CheckConstraint(
             "(phase IN ('post_pending', 'void_pending')) = (pending_id IS NOT NULL)",

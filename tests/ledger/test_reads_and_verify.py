@@ -214,7 +214,7 @@ def test_transfers_are_append_only(db_session: Session, wallet_with: Callable[[i
     ("column", "constraint"),
     [
         ("debits_posted", "debits_within_credits"),
-        ("credits_pending", "totals_not_negative"),
+        ("debits_pending", "debits_within_credits"),
     ],
 )
 def test_balance_rules_hold_in_the_database_too(
@@ -223,7 +223,7 @@ def test_balance_rules_hold_in_the_database_too(
     """Even a write that bypasses the ledger's code cannot overdraw a wallet."""
     alice = wallet_with(100_000)
     db_session.commit()
-    value = 100_001 if column == "debits_posted" else -1
+    value = 100_001
     with pytest.raises(IntegrityError, match=constraint):
         db_session.execute(
             update(balances_table)
@@ -233,31 +233,86 @@ def test_balance_rules_hold_in_the_database_too(
     db_session.rollback()
 
 
-def test_a_transfer_row_balances_by_construction(
-    db_session: Session, wallet_with: Callable[[int], int]
-) -> None:
-    alice = wallet_with(100_000)
-    db_session.commit()
-    row = {
+def _forged_row(debit: int, credit: int, **columns: object) -> dict[str, object]:
+    """A transfer row as a write around ledger_apply would insert it."""
+    return {
         "id": uuid.uuid4(),
         "idempotency_key": key(),
         "batch_id": uuid.uuid4(),
         "phase": "posted",
         "code": "forged",
         "memo": "",
-        "debit_account_id": alice,
+        "debit_account_id": debit,
         "debit_shard": 0,
-        "credit_account_id": alice,
+        "credit_account_id": credit,
         "credit_shard": 0,
         "amount": 5,
         "created_at": NOW,
-        "debit_seq": 9,
         "debit_hash": bytes(32),
         "debit_balance_after": 0,
-        "credit_seq": 10,
         "credit_hash": bytes(32),
         "credit_balance_after": 0,
-    }
+    } | columns
+
+
+def test_a_balance_row_with_a_negative_total_is_refused_or_reported(
+    db_session: Session, wallet_with: Callable[[int], int], backend: str
+) -> None:
+    """SQLite refuses it; on PostgreSQL (migration 0012) verification names it."""
+    alice = wallet_with(100_000)
+    db_session.commit()
+    negative = update(balances_table).where(balances_table.c.account_id == alice)
+    if backend == "sqlite":
+        with pytest.raises(IntegrityError, match="totals_not_negative"):
+            db_session.execute(negative.values(credits_pending=-1))
+        db_session.rollback()
+        return
+    db_session.execute(negative.values(credits_pending=-1))
+    report = ledger.verify_ledger(db_session)
+    assert "1 balance rows hold a negative total or entry count" in report.problems
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"phase": "refund"},
+        {"phase": "posted", "pending_id": "reservation"},
+        {"phase": "post_pending"},
+        {"phase": "posted", "expires_at": NOW},
+        {"debit_seq": 0},
+    ],
+    ids=["unknown phase", "posted names a reservation", "resolution names none", "expiry", "seq"],
+)
+def test_a_misshapen_transfer_row_is_refused_or_reported(
+    db_session: Session, wallet_with: Callable[[int], int], backend: str, shape: dict[str, object]
+) -> None:
+    """A row written around ledger_apply: SQLite's constraints refuse it; on PostgreSQL, which
+    keeps only the money rules as constraints (migration 0012), verification names it."""
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    reservation = ledger.post_transfer(
+        db_session, Reserve(key(), alice, bob, 1_000, "withdrawal", 600), now=NOW
+    )
+    db_session.commit()
+    forged_id = uuid.uuid4()
+    row = _forged_row(alice, bob, id=forged_id, debit_seq=90, credit_seq=90) | shape
+    if row.get("pending_id") == "reservation":
+        row["pending_id"] = reservation.id
+    if backend == "sqlite":
+        with pytest.raises(IntegrityError):
+            db_session.execute(transfers_table.insert().values(row))
+        db_session.rollback()
+        return
+    db_session.execute(transfers_table.insert().values(row))
+    report = ledger.verify_ledger(db_session)
+    assert f"transfer {forged_id}: its phase, references" in " ".join(report.problems)
+
+
+def test_a_transfer_row_balances_by_construction(
+    db_session: Session, wallet_with: Callable[[int], int]
+) -> None:
+    alice = wallet_with(100_000)
+    db_session.commit()
+    row = _forged_row(alice, alice, debit_seq=9, credit_seq=10)
     with pytest.raises(IntegrityError, match="accounts_differ"):
         db_session.execute(transfers_table.insert().values(row))
     db_session.rollback()
