@@ -2,8 +2,9 @@
 
 It replays every account's hash chain in sequence order (two sorted streams, debit sides and
 credit sides, merged), recomputes its posted and pending totals and running balances, compares
-them with the stored balance rows, checks that reservations, resolutions and reversals agree with
-what they refer to, and that all debits equal all credits. Memory stays flat: rows are streamed.
+them with the stored balance rows, checks that every transfer row has its phase's shape, that
+reservations, resolutions and reversals agree with what they refer to, that no total is negative
+and that all debits equal all credits. Memory stays flat: rows are streamed.
 """
 
 from __future__ import annotations
