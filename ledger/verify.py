@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import CheckConstraint, ColumnElement, Table, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from ledger.chain import chain_step, transfer_digest
@@ -26,6 +26,8 @@ from ledger.schema import (
     OpenReservation,
     Phase,
     Transfer,
+    balances_table,
+    transfers_table,
 )
 
 STREAM_BATCH_SIZE = 5_000
@@ -101,6 +103,19 @@ def verify_ledger(session: Session) -> VerificationReport:
     return report
 
 
+def _breaking(table: Table, *names: str) -> ColumnElement[bool]:
+    """True for a row of `table` that breaks one of its CHECK constraints (those named, or all),
+    read from the model, so that verification tests the very conditions SQLite enforces."""
+    conditions = [
+        text(f"NOT ({constraint.sqltext.text})")
+        for constraint in table.constraints
+        if isinstance(constraint, CheckConstraint)
+        and (not names or str(constraint.name).endswith(names))
+    ]
+    assert conditions, f"no CHECK constraint {names} on {table.name}"
+    return or_(*conditions)
+
+
 def _verify_rows(session: Session, report: VerificationReport) -> None:
     """Every transfer row has the shape its phase gives it.
 
@@ -108,22 +123,9 @@ def _verify_rows(session: Session, report: VerificationReport) -> None:
     on PostgreSQL only the money rules are constraints (see migration 0012), so this is where a
     row written some other way is found.
     """
-    resolutions = [Phase.POST_PENDING.value, Phase.VOID_PENDING.value]
     misshapen = session.scalars(
         select(Transfer.id)
-        .where(
-            or_(
-                Transfer.phase.not_in([phase.value for phase in Phase]),
-                and_(Transfer.phase.in_(resolutions), Transfer.pending_id.is_(None)),
-                and_(Transfer.phase.not_in(resolutions), Transfer.pending_id.is_not(None)),
-                and_(Transfer.expires_at.is_not(None), Transfer.phase != Phase.PENDING.value),
-                and_(Transfer.reverses_id.is_not(None), Transfer.phase != Phase.POSTED.value),
-                Transfer.debit_seq <= 0,
-                Transfer.credit_seq <= 0,
-                Transfer.amount <= 0,
-                Transfer.debit_account_id == Transfer.credit_account_id,
-            )
-        )
+        .where(_breaking(transfers_table))
         .order_by(Transfer.id)
         .limit(PROBLEMS_REPORTED_MAX)
     ).all()
@@ -311,35 +313,14 @@ def _verify_sums(session: Session, report: VerificationReport) -> None:
     broken_rules = session.scalar(
         select(func.count())
         .select_from(AccountBalance)
-        .where(
-            or_(
-                and_(
-                    AccountBalance.debits_must_not_exceed_credits,
-                    AccountBalance.debits_posted + AccountBalance.debits_pending
-                    > AccountBalance.credits_posted,
-                ),
-                and_(
-                    AccountBalance.credits_must_not_exceed_debits,
-                    AccountBalance.credits_posted + AccountBalance.credits_pending
-                    > AccountBalance.debits_posted,
-                ),
-            )
-        )
+        .where(_breaking(balances_table, "debits_within_credits", "credits_within_debits"))
     )
     if broken_rules:
         report.add(f"{broken_rules} balance rows break their balance rule")
     negative = session.scalar(
         select(func.count())
         .select_from(AccountBalance)
-        .where(
-            or_(
-                AccountBalance.debits_posted < 0,
-                AccountBalance.credits_posted < 0,
-                AccountBalance.debits_pending < 0,
-                AccountBalance.credits_pending < 0,
-                AccountBalance.entry_count < 0,
-            )
-        )
+        .where(_breaking(balances_table, "totals_not_negative", "entry_count_not_negative"))
     )
     if negative:
         report.add(f"{negative} balance rows hold a negative total or entry count")
