@@ -3,8 +3,9 @@
 It replays every account's hash chain in sequence order (two sorted streams, debit sides and
 credit sides, merged), recomputes its posted and pending totals and running balances, compares
 them with the stored balance rows, checks that every transfer row has its phase's shape, that
-reservations, resolutions and reversals agree with what they refer to, that no total is negative
-and that all debits equal all credits. Memory stays flat: rows are streamed.
+every balance row belongs to its account (and every account has its rows), that reservations,
+resolutions and reversals agree with what they refer to, that no total is negative and that all
+debits equal all credits. Memory stays flat: rows are streamed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ledger.chain import chain_step, transfer_digest
 from ledger.schema import (
     GENESIS_HASH,
     PHASE_DELTAS,
+    Account,
     AccountBalance,
     OpenReservation,
     Phase,
@@ -97,6 +99,7 @@ def _digest_of(row: Any) -> bytes:
 def verify_ledger(session: Session) -> VerificationReport:
     report = VerificationReport()
     _verify_rows(session, report)
+    _verify_balance_rows(session, report)
     _verify_chains(session, report)
     _verify_references(session, report)
     _verify_sums(session, report)
@@ -134,6 +137,54 @@ def _verify_rows(session: Session, report: VerificationReport) -> None:
             f"transfer {transfer_id}: its phase, references, sequence numbers, amount or "
             "accounts break the shape of a transfer"
         )
+
+
+def _verify_balance_rows(session: Session, report: VerificationReport) -> None:
+    """Every balance row belongs to an account and carries its rules and shard count, and every
+    account has one row per shard.
+
+    On SQLite a foreign key refuses a row of no account; on PostgreSQL that key is dropped
+    (migration 0013), so this is where such a row is found. The copies are the account's so that
+    the rules are checked, and the shard found, on the row a writer locks.
+    """
+    misplaced = session.execute(
+        select(AccountBalance.account_id, AccountBalance.shard, Account.id)
+        .outerjoin(Account, Account.id == AccountBalance.account_id)
+        .where(
+            or_(
+                Account.id.is_(None),
+                AccountBalance.debits_must_not_exceed_credits
+                != Account.debits_must_not_exceed_credits,
+                AccountBalance.credits_must_not_exceed_debits
+                != Account.credits_must_not_exceed_debits,
+                AccountBalance.shard_count != Account.shard_count,
+                AccountBalance.shard < 0,
+                AccountBalance.shard >= Account.shard_count,
+            )
+        )
+        .order_by(AccountBalance.account_id, AccountBalance.shard)
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for account_id, shard, account in misplaced:
+        where = f"balance row of account {account_id} shard {shard}"
+        if account is None:
+            report.add(f"{where}: there is no such account")
+        else:
+            report.add(f"{where}: its rules, shard count or shard are not its account's")
+    rows = (
+        select(func.count())
+        .where(AccountBalance.account_id == Account.id)
+        .correlate(Account)
+        .scalar_subquery()
+    )
+    short = session.scalars(
+        select(Account.id)
+        .where(rows != Account.shard_count)
+        .order_by(Account.id)
+        .limit(PROBLEMS_REPORTED_MAX)
+    ).all()
+    for account_id in short:
+        report.add(f"account {account_id} does not have one balance row per shard")
 
 
 def _verify_chains(session: Session, report: VerificationReport) -> None:

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 # Revisions import their frozen SQL from `migrations.sql`, wherever Alembic is started from.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import kiosk.models  # noqa: F401  (registers the app's tables)
 import ledger.schema  # noqa: F401  (registers the ledger's tables)
-from ledger.schema import Base
+from ledger.schema import Base, include_in_migrated_schema
 
 config = context.config
 target_metadata = Base.metadata
@@ -45,12 +45,13 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite can only alter tables by copying them
         compare_type=True,
+        include_object=include_in_migrated_schema(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -270,6 +270,64 @@ def test_a_balance_row_with_a_negative_total_is_refused_or_reported(
     db_session.execute(negative.values(credits_pending=-1))
     report = ledger.verify_ledger(db_session)
     assert "1 balance rows hold a negative total or entry count" in report.problems
+
+
+def test_a_balance_row_of_no_account_is_refused_or_reported(
+    db_session: Session, open_account: Callable[..., int], backend: str
+) -> None:
+    """SQLite's foreign key refuses it; on PostgreSQL (migration 0013) verification names it."""
+    nobody = open_account() + 1_000_000
+    db_session.commit()
+    stray = balances_table.insert().values(account_id=nobody, shard=0)
+    if backend == "sqlite":
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            db_session.execute(stray)
+        db_session.rollback()
+        return
+    db_session.execute(stray)
+    report = ledger.verify_ledger(db_session)
+    assert f"balance row of account {nobody} shard 0: there is no such account" in report.problems
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"debits_must_not_exceed_credits": False},
+        {"credits_must_not_exceed_debits": True, "debits_must_not_exceed_credits": False},
+        {"shard_count": 2},
+        {"shard": 1},
+    ],
+    ids=["rule dropped", "rule turned", "shard count", "shard"],
+)
+def test_a_balance_row_unlike_its_account_is_reported(
+    db_session: Session, wallet_with: Callable[[int], int], change: dict[str, object]
+) -> None:
+    alice = wallet_with(0)  # (no money: either rule holds on its row)
+    db_session.commit()
+    db_session.execute(
+        update(balances_table).where(balances_table.c.account_id == alice).values(**change)
+    )
+    report = ledger.verify_ledger(db_session)
+    shard = change.get("shard", 0)
+    assert (
+        f"balance row of account {alice} shard {shard}: its rules, shard count or shard are "
+        "not its account's"
+    ) in report.problems
+
+
+def test_an_account_without_one_row_per_shard_is_reported(
+    db_session: Session, open_account: Callable[..., int]
+) -> None:
+    fees = open_account(AccountKind.FEE_REVENUE, shard_count=4)
+    db_session.commit()
+    assert ledger.verify_ledger(db_session).ok
+    db_session.execute(
+        delete(balances_table).where(
+            balances_table.c.account_id == fees, balances_table.c.shard == 3
+        )
+    )
+    report = ledger.verify_ledger(db_session)
+    assert report.problems == [f"account {fees} does not have one balance row per shard"]
 
 
 @pytest.mark.parametrize(
