@@ -348,30 +348,30 @@ def _verify_references(session: Session, report: VerificationReport) -> None:
 
 
 def _verify_sums(session: Session, report: VerificationReport) -> None:
-    totals = session.execute(
+    """All debits equal all credits, and no balance row breaks its rule or holds a negative
+    total: one pass over the balance rows."""
+    rows = session.execute(
         select(
             func.coalesce(func.sum(AccountBalance.debits_posted), 0),
             func.coalesce(func.sum(AccountBalance.credits_posted), 0),
             func.coalesce(func.sum(AccountBalance.debits_pending), 0),
             func.coalesce(func.sum(AccountBalance.credits_pending), 0),
+            func.count().filter(
+                _breaking(balances_table, "debits_within_credits", "credits_within_debits")
+            ),
+            func.count().filter(
+                _breaking(balances_table, "totals_not_negative", "entry_count_not_negative")
+            ),
         )
     ).one()
-    debits_posted, credits_posted, debits_pending, credits_pending = (int(t) for t in totals)
+    debits_posted, credits_posted, debits_pending, credits_pending, broken_rules, negative = (
+        int(value) for value in rows
+    )
     if debits_posted != credits_posted:
         report.add(f"posted debits {debits_posted} ≠ posted credits {credits_posted}")
     if debits_pending != credits_pending:
         report.add(f"pending debits {debits_pending} ≠ pending credits {credits_pending}")
-    broken_rules = session.scalar(
-        select(func.count())
-        .select_from(AccountBalance)
-        .where(_breaking(balances_table, "debits_within_credits", "credits_within_debits"))
-    )
     if broken_rules:
         report.add(f"{broken_rules} balance rows break their balance rule")
-    negative = session.scalar(
-        select(func.count())
-        .select_from(AccountBalance)
-        .where(_breaking(balances_table, "totals_not_negative", "entry_count_not_negative"))
-    )
     if negative:
         report.add(f"{negative} balance rows hold a negative total or entry count")
