@@ -17,6 +17,7 @@ import uuid
 
 DIGEST_VERSION = b"softatm-ledger-transfer-v1"
 FIELD_SEPARATOR = "\x1f"
+DIGEST_PREFIX = DIGEST_VERSION + b"\x00"
 
 
 def epoch_microseconds(value: dt.datetime) -> int:
@@ -41,38 +42,30 @@ def transfer_digest(
     expires_at: dt.datetime | None,
     created_at: dt.datetime,
 ) -> bytes:
-    """Digest of a transfer's requested content.
+    """Digest of a transfer's requested content: SHA-256 of `DIGEST_VERSION`, a zero byte, and
+    the fields below as text joined by `FIELD_SEPARATOR` — UUIDs as 32 hex digits, times as
+    microseconds since the Unix epoch, numbers in decimal, and an absent field as nothing.
 
     Resolutions and reversals name their accounts and amount through the transfer they refer to
     (whose own digest covers them), so those three fields are None for them here.
     """
-
-    def text(value: object) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, uuid.UUID):
-            return value.hex
-        if isinstance(value, dt.datetime):
-            return str(epoch_microseconds(value))
-        return str(value)
-
     fields = (
-        transfer_id,
+        transfer_id.hex,
         idempotency_key,
-        batch_id,
+        batch_id.hex,
         phase,
         code,
         memo,
-        debit_account_id,
-        credit_account_id,
-        amount,
-        pending_id,
-        reverses_id,
-        expires_at,
-        created_at,
+        "" if debit_account_id is None else str(debit_account_id),
+        "" if credit_account_id is None else str(credit_account_id),
+        "" if amount is None else str(amount),
+        "" if pending_id is None else pending_id.hex,
+        "" if reverses_id is None else reverses_id.hex,
+        "" if expires_at is None else str(epoch_microseconds(expires_at)),
+        str(epoch_microseconds(created_at)),
     )
-    payload = FIELD_SEPARATOR.join(text(field) for field in fields).encode("utf-8")
-    return hashlib.sha256(DIGEST_VERSION + b"\x00" + payload).digest()
+    payload = FIELD_SEPARATOR.join(fields).encode("utf-8")
+    return hashlib.sha256(DIGEST_PREFIX + payload).digest()
 
 
 def chain_step(previous_hash: bytes, digest: bytes) -> bytes:

@@ -534,6 +534,13 @@ def one_connection_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def _sent_by_client(trace: pathlib.Path) -> list[str]:
+    """The messages the client sent, from libpq's protocol trace: a line holds a timestamp, the
+    direction (F: from the client), the length, the message type and its contents."""
+    lines = [line.split("\t") for line in trace.read_text().splitlines()]
+    return [fields[fields.index("F") + 2] for fields in lines if "F" in fields]
+
+
 @pytest.mark.postgres
 def test_commit_transfers_is_one_round_trip_on_postgresql(
     one_connection_engine: Engine, tmp_path: pathlib.Path
@@ -541,23 +548,30 @@ def test_commit_transfers_is_one_round_trip_on_postgresql(
     """No BEGIN and no COMMIT go over the wire: the one call is the whole transaction.
 
     libpq's protocol trace of the pooled connection shows what the client sent: one Sync (the
-    end of one extended-protocol exchange) and no simple Query.
+    end of one extended-protocol exchange) and no simple Query. The connection's first call
+    also prepares the statement, and so does the first after psycopg deallocated it.
     """
     engine = one_connection_engine
     _, payer, payee = _committed_accounts(engine, 10_000)
-    trace = tmp_path / "libpq.trace"
     with engine.connect() as connection:
         driver: Any = connection.connection.dbapi_connection
-    with trace.open("w") as sink:
-        driver.pgconn.trace(sink.fileno())
-        result = ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
-        driver.pgconn.untrace()
-    # A line: [timestamp], direction (F: from the client), length, message type, contents.
-    lines = [line.split("\t") for line in trace.read_text().splitlines()]
-    sent = [fields[fields.index("F") + 2] for fields in lines if "F" in fields]
-    assert sent.count("Sync") == 1 and "Query" not in sent, sent
-    with Session(engine) as session:  # and it was committed
-        assert session.get(Transfer, result.id) is not None
+    for round_trips in (3, 1, 1, "deallocated", 3, 1):
+        if round_trips == "deallocated":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("DEALLOCATE ALL")
+            continue
+        trace = tmp_path / f"libpq.{round_trips}.trace"
+        with trace.open("w") as sink:
+            driver.pgconn.trace(sink.fileno())
+            result = ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
+            driver.pgconn.untrace()
+        sent = _sent_by_client(trace)
+        # The statement refused for want of preparing, Parse of it, then the call itself.
+        assert sent.count("Sync") == round_trips and "Query" not in sent, sent
+        with Session(engine) as session:  # and it was committed
+            assert session.get(Transfer, result.id) is not None
+    with Session(engine) as session:
+        assert ledger.balance(session, payee).posted == 5_000
 
 
 @pytest.mark.postgres
@@ -575,6 +589,58 @@ def test_commit_transfers_hands_its_connection_back_outside_autocommit(
         session.rollback()
     with Session(engine) as session:
         assert ledger.balance(session, payee).posted == 1_000
+
+
+@pytest.mark.postgres
+def test_posts_in_a_session_belong_to_its_transaction(
+    one_connection_engine: Engine, tmp_path: pathlib.Path
+) -> None:
+    """The first call of a transaction has BEGIN sent before it; later calls go straight in.
+
+    ledger_apply is called on libpq's handle, past psycopg, except as the first statement of a
+    transaction: psycopg then sends the BEGIN it owes the server. Either way the session's
+    rollback undoes the posts.
+    """
+    engine = one_connection_engine
+    _, payer, payee = _committed_accounts(engine, 10_000)
+    trace = tmp_path / "libpq.trace"
+    with Session(engine) as session:
+        driver: Any = session.connection().connection.dbapi_connection
+        with trace.open("w") as sink:
+            driver.pgconn.trace(sink.fileno())
+            ledger.post_transfer(session, Post(key(), payer, payee, 1_000, "payment"))
+            ledger.post_transfer(session, Post(key(), payer, payee, 2_000, "payment"))
+            driver.pgconn.untrace()
+        session.rollback()
+    sent = _sent_by_client(trace)
+    begins = [
+        line for line in trace.read_text().splitlines() if "\tF\t" in line and '"BEGIN' in line
+    ]
+    assert len(begins) == 1 and sent.count("Sync") == 2, sent
+    with Session(engine) as session:
+        assert ledger.balance(session, payee).posted == 0
+
+
+@pytest.mark.postgres
+def test_commit_transfers_commits_nothing_a_connection_was_left_holding(postgres_url: str) -> None:
+    """A pool that does not reset its connections can hand out one inside a transaction; the
+    call then rolls that back first, so that it commits its own transfers and nothing else."""
+    engine = make_engine(
+        postgres_url, pool_size=1, max_overflow=0, pool_reset_on_return=None, pool_pre_ping=False
+    )
+    try:
+        _, payer, payee = _committed_accounts(engine, 10_000)
+        leaked = engine.raw_connection()
+        cursor = leaked.cursor()
+        cursor.execute("UPDATE accounts SET name = 'leaked' WHERE id = %s", (payee,))
+        cursor.close()
+        leaked.close()  # back to the pool inside its transaction
+        ledger.commit_transfer(engine, Post(key(), payer, payee, 1_000, "payment"))
+        with Session(engine) as other:
+            assert ledger.balance(other, payee).posted == 1_000
+            assert other.get(ledger.Account, payee).name != "leaked"  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
