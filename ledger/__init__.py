@@ -38,8 +38,8 @@ portable path does the same in a few statements.
 
 Calls flush but never commit: the caller's unit of work commits, or rolls back after an error.
 The one exception is `commit_transfers`, for callers with nothing else to write in the same
-transaction: its call is a transaction of its own — on PostgreSQL one round trip in autocommit,
-which the server commits before it answers.
+transaction: its call is a transaction of its own — on PostgreSQL one round trip outside any
+transaction, which the server commits before it answers.
 """
 
 from ledger.accounts import BalanceRule, find_account, get_account, open_account

@@ -527,7 +527,7 @@ def _apply_postgresql(
     driver: _Driver, prepared: list[_Prepared], batch_id: uuid.UUID, now: dt.datetime
 ) -> list[TransferResult] | None:
     """Apply the batch with one call to `ledger_apply`, in the connection's transaction (or as
-    a transaction of its own in autocommit). None: its keys were applied before — a replay."""
+    a transaction of its own outside any). None: its keys were applied before — a replay."""
     payload = [
         {
             "id": str(p.id),

@@ -1,7 +1,7 @@
 """Concurrency on PostgreSQL: many threads, each with its own session, committing every call.
 
 Each test runs on three paths: `post_transfers` in a session on the `ledger_apply` function, the
-same on the portable code, and `commit_transfers` (ledger_apply in autocommit, a transaction of its
+same on the portable code, and `commit_transfers` (ledger_apply outside a transaction, one of its
 own per call). Threads start together at a `threading.Barrier`; a test whose threads do not all
 finish within HANG_TIMEOUT_S fails (a deadlock that PostgreSQL does not detect), and one that
 PostgreSQL detects raises in its thread and fails the test too. After each test the whole
