@@ -482,7 +482,6 @@ def commit_transfer(
 _APPLY_SQL = b"SELECT ledger_apply($1::jsonb, $2::timestamptz)::text"
 _APPLY_STATEMENT = b"softatm_ledger_apply"
 _NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name
-_APPLY_SQL_FOR_CURSOR = "SELECT ledger_apply(%s::jsonb, %s::timestamptz)::text"
 _IDLE = pq.TransactionStatus.IDLE
 _IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 # Transaction-scoped advisory locks on the batch's idempotency keys, in a fixed order.
@@ -599,8 +598,8 @@ def _call_ledger_apply(driver: _Driver, batch: str, now: dt.datetime) -> Any:
         if in_transaction or driver.alone or connection.autocommit:
             answer = _exec_on_libpq(connection, batch, now, in_transaction=in_transaction)
         else:
-            with connection.cursor() as cursor:
-                cursor.execute(_APPLY_SQL_FOR_CURSOR, (batch, now))
+            with psycopg.RawCursor(connection) as cursor:  # $n placeholders, as libpq's
+                cursor.execute(_APPLY_SQL, (batch, now))
                 row = cursor.fetchone()
             assert row is not None
             answer = row[0]
@@ -609,7 +608,7 @@ def _call_ledger_apply(driver: _Driver, batch: str, now: dt.datetime) -> Any:
         if invalidated:
             driver.invalidate(error)
         wrapped = DBAPIError.instance(
-            _APPLY_SQL_FOR_CURSOR,
+            _APPLY_SQL.decode(),
             None,  # the batch stays out of error messages and logs
             error,
             dialect.loaded_dbapi.Error,
