@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 import ledger
+from kiosk.database import upgrade
 from ledger import AccountKind, Phase, Post, PostPending, Reserve, Reverse, VoidPending
 from ledger.database import make_engine
 from ledger.schema import Transfer
@@ -163,6 +164,27 @@ def test_same_key_same_content_returns_the_original_once(
     again = ledger.post_transfer(db_session, request, now=LATER)
     assert again.replayed and again.id == first.id and again.created_at == first.created_at
     assert ledger.balance(db_session, alice, now=NOW).posted == 70_000
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+@pytest.mark.parametrize("applied", ["first", "last"])
+def test_a_batch_with_any_key_applied_before_applies_nothing(
+    db_session: Session, wallet_with: Callable[[int], int], size: int, applied: str
+) -> None:
+    """Batches of two or three probe their keys at once: any key found, and nothing is applied.
+    The other keys were never applied, so the answer is a conflict naming the first of them."""
+    alice, bob = wallet_with(100_000), wallet_with(0)
+    batch = [Post(key(), alice, bob, 1_000 + n, "payment") for n in range(size)]
+    earlier = batch[0] if applied == "first" else batch[-1]
+    ledger.post_transfer(db_session, earlier, now=NOW)
+    before = transfer_count(db_session)
+    with pytest.raises(ledger.IdempotencyConflict) as refused:
+        ledger.post_transfers(db_session, batch, now=NOW)
+    assert refused.value.key == (batch[1] if applied == "first" else batch[0]).key
+    assert transfer_count(db_session) == before
+    assert ledger.balance(db_session, alice, now=NOW).posted == 100_000 - earlier.amount
+    again = ledger.post_transfers(db_session, [earlier], now=NOW)
+    assert [r.replayed for r in again] == [True]
 
 
 @pytest.mark.parametrize(
@@ -572,6 +594,61 @@ def test_commit_transfers_is_one_round_trip_on_postgresql(
             assert session.get(Transfer, result.id) is not None
     with Session(engine) as session:
         assert ledger.balance(session, payee).posted == 5_000
+
+
+@pytest.fixture
+def unanalysed_url(postgres_url: str) -> Iterator[str]:
+    """A database of its own, migrated, whose tables have never had statistics gathered."""
+    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"softatm_plans_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_ledger_apply_probes_the_key_index_without_statistics(unanalysed_url: str) -> None:
+    """A connection keeps ledger_apply's plans for its life, and a database without statistics
+    (new, or with autovacuum off) is where a plan goes wrong: every replay probe must look the
+    keys up in their unique index there too, whatever the size of the batch. auto_explain
+    reports the plan of every statement ledger_apply runs; the sixth call of each size runs
+    the plans PostgreSQL keeps (generic ones, after five custom)."""
+    engine = make_engine(unanalysed_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    plans: list[str] = []
+    try:
+        with engine.connect() as connection:
+            driver: Any = connection.connection.dbapi_connection
+            try:
+                connection.exec_driver_sql("LOAD 'auto_explain'")
+            except DBAPIError as missing:
+                pytest.fail(f"auto_explain is needed to read ledger_apply's plans: {missing}")
+            for setting in (
+                "auto_explain.log_min_duration = 0",
+                "auto_explain.log_nested_statements = on",
+                "auto_explain.log_level = notice",
+                "client_min_messages = notice",
+            ):
+                connection.exec_driver_sql(f"SET {setting}")
+            connection.commit()
+            driver.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        _, payer, payee = _committed_accounts(engine, 1_000_000)
+        for size in (1, 2, 3, 4):
+            for _ in range(6):
+                ledger.commit_transfers(
+                    engine, [Post(key(), payer, payee, 1_000, "payment") for _ in range(size)]
+                )
+    finally:
+        engine.dispose()
+    probes = [plan for plan in plans if "idempotency_key" in plan]
+    assert len(probes) >= 4 * 6, "auto_explain reported no replay probe"
+    assert not [plan for plan in probes if "Seq Scan on transfers" in plan], probes
 
 
 @pytest.mark.postgres
