@@ -8,6 +8,7 @@ except under CI=true, where a missing PostgreSQL stops the run as a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -66,12 +67,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"PostgreSQL: {_redacted(_admin_url())}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    if _postgres_problem:
-        pytest.skip(f"PostgreSQL not available ({_postgres_problem}): PostgreSQL test skipped")
+@contextlib.contextmanager
+def _migrated_database(prefix: str) -> Iterator[str]:
+    """A database of its own on the test server, migrated with Alembic; dropped afterwards."""
     admin = make_engine(_admin_url(), isolation_level="AUTOCOMMIT")
-    name = f"softatm_test_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(_admin_url()).set(database=name).render_as_string(hide_password=False)
@@ -82,6 +82,22 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if _postgres_problem:
+        pytest.skip(f"PostgreSQL not available ({_postgres_problem}): PostgreSQL test skipped")
+    with _migrated_database("softatm_test") as url:
+        yield url
+
+
+@pytest.fixture
+def unanalysed_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A database of its own whose tables have never had statistics gathered (the session's
+    database gathers them as the tests write to it)."""
+    with _migrated_database("softatm_plans") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

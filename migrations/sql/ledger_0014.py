@@ -12,14 +12,17 @@ ran one replay probe and one INSERT per transfer, and a query to order its key l
 * a batch of one or two takes its idempotency-key locks in expressions, not statements: two
   keys by comparing their two hashes (the lower first, the order of the query that larger
   batches keep), and the lock is assigned, not PERFORMed (PERFORM runs a query);
-* a batch of two or three probes for a replay of any of its keys with one query: an EXISTS per
+* a batch of up to three probes for a replay of any of its keys with one query: an EXISTS per
   key, joined by OR, each planned as the single key's probe of the unique index. (`IN (…)` over
   the keys was planned as a scan of the table on a database without statistics, and PL/pgSQL
   keeps a plan for the life of the connection; see 0009 on `= ANY (array)`);
-* a batch of two or three inserts its transfers with one multi-row INSERT, in batch order,
-  before its reservations are written. (`INSERT … SELECT FROM generate_series(1, n)` was tried:
-  its plan depends on n, so PL/pgSQL planned it again at every call, and a payment with its fee
-  cost the server more, not less.)
+* a batch of up to three inserts its transfers with one INSERT, in batch order, before its
+  reservations are written. (`INSERT … SELECT FROM generate_series(1, n)` was tried: its plan
+  depends on n, so PL/pgSQL planned it again at every call, and a payment with its fee cost the
+  server more, not less.)
+
+A single transfer ran one probe and one INSERT already; it now takes the same branches as two
+and three, and larger batches keep the loops.
 
 Measured on the development machine, one connection, commits not waited for, 30,000 calls in
 alternating blocks against 0013: a payment with its fee cost the server 460 µs of CPU instead of
@@ -37,7 +40,7 @@ from collections.abc import Callable
 from migrations.sql.ledger_0011 import _indented
 from migrations.sql.ledger_0013 import LEDGER_APPLY as LEDGER_APPLY_0013
 
-# Batches of two up to this many transfers probe their keys and insert their rows at once.
+# Batches of up to this many transfers probe their keys and insert their rows at once.
 ONE_STATEMENT_MAX = 3
 
 _TRANSFER_COLUMNS = """\
@@ -64,10 +67,11 @@ def _insert_transfers(items: list[str], spaces: int) -> str:
 
 
 def _small_batch_branches(make: Callable[[int], str], spaces: int) -> str:
-    """`IF n = 2 THEN … ELSIF n = 3 THEN …` with the statements `make(n)` for each size."""
+    """`IF n = 1 THEN … ELSIF n = 2 THEN … ELSIF n = 3 THEN …` with the statements `make(n)`
+    for each size; the caller adds what larger batches do and the END IF."""
     branches = []
-    for count in range(2, ONE_STATEMENT_MAX + 1):
-        keyword = "IF" if count == 2 else "ELSIF"
+    for count in range(1, ONE_STATEMENT_MAX + 1):
+        keyword = "IF" if count == 1 else "ELSIF"
         branches.append(" " * spaces + f"{keyword} n = {count} THEN\n" + make(count))
     return "".join(branches)
 
@@ -136,22 +140,10 @@ _REPLAY = (
     + "    END IF;\n"
 )
 
-_INSERT_0013 = """\
-    FOR i IN 1 .. n LOOP
-
-        INSERT INTO transfers (
-            id, idempotency_key, batch_id, phase, code, memo,
-            debit_account_id, debit_shard, credit_account_id, credit_shard, amount,
-            pending_id, reverses_id, expires_at, created_at,
-            debit_seq, debit_hash, debit_balance_after,
-            credit_seq, credit_hash, credit_balance_after)
-        VALUES (
-            v_ids[i], v_keys[i], v_batch_id, v_phase[i], v_code[i], v_memo[i],
-            v_debit[i], v_dshard[i], v_credit[i], v_cshard[i], v_amount[i],
-            v_pending[i], v_reverses[i], v_expires[i], v_created,
-            v_dseq[i], v_dhash[i], v_dafter[i], v_cseq[i], v_chash[i], v_cafter[i]);
-
-"""
+# 0013 inserted each transfer in the loop that then writes its reservation and its result: the
+# loop's head and its INSERT, up to the end of that statement.
+_INSERT_0013_START = "    FOR i IN 1 .. n LOOP\n\n        INSERT INTO transfers (\n"
+_INSERT_0013_END = "v_cseq[i], v_chash[i], v_cafter[i]);\n\n"
 
 _INSERT = (
     "    -- A few transfers: one INSERT, in batch order; larger batches insert in the loop.\n"
@@ -160,7 +152,7 @@ _INSERT = (
     )
     + "    END IF;\n\n"
     + "    FOR i IN 1 .. n LOOP\n"
-    + f"        IF n = 1 OR n > {ONE_STATEMENT_MAX} THEN\n"
+    + f"        IF n > {ONE_STATEMENT_MAX} THEN\n"
     + _insert_transfers(["i"], 12)
     + "        END IF;\n\n"
 )
@@ -172,11 +164,20 @@ def _replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def _replace_between(text: str, start: str, end: str, new: str) -> str:
+    """`new` in place of the text from `start` to the first `end` after it, both included."""
+    if text.count(start) != 1:
+        raise ValueError(f"expected exactly one occurrence of {start!r} in ledger_apply 0013")
+    at = text.index(start)
+    stop = text.index(end, at) + len(end)
+    return text[:at] + new + text[stop:]
+
+
 LEDGER_APPLY = LEDGER_APPLY_0013
 for _old, _new in (
     (_DECLARATIONS_0013, _DECLARATIONS),
     (_KEY_LOCKS_0013, _KEY_LOCKS),
     (_REPLAY_0013, _REPLAY),
-    (_INSERT_0013, _INSERT),
 ):
     LEDGER_APPLY = _replace_once(LEDGER_APPLY, _old, _new)
+LEDGER_APPLY = _replace_between(LEDGER_APPLY, _INSERT_0013_START, _INSERT_0013_END, _INSERT)

@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 import ledger
-from kiosk.database import upgrade
 from ledger import AccountKind, Phase, Post, PostPending, Reserve, Reverse, VoidPending
 from ledger.database import make_engine
 from ledger.schema import Transfer
@@ -596,31 +595,16 @@ def test_commit_transfers_is_one_round_trip_on_postgresql(
         assert ledger.balance(session, payee).posted == 5_000
 
 
-@pytest.fixture
-def unanalysed_url(postgres_url: str) -> Iterator[str]:
-    """A database of its own, migrated, whose tables have never had statistics gathered."""
-    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"softatm_plans_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.mark.postgres
-def test_ledger_apply_probes_the_key_index_without_statistics(unanalysed_url: str) -> None:
+def test_ledger_apply_probes_the_key_index_without_statistics(
+    unanalysed_postgres_url: str,
+) -> None:
     """A connection keeps ledger_apply's plans for its life, and a database without statistics
     (new, or with autovacuum off) is where a plan goes wrong: every replay probe must look the
     keys up in their unique index there too, whatever the size of the batch. auto_explain
     reports the plan of every statement ledger_apply runs; the sixth call of each size runs
     the plans PostgreSQL keeps (generic ones, after five custom)."""
-    engine = make_engine(unanalysed_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    engine = make_engine(unanalysed_postgres_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
     plans: list[str] = []
     try:
         with engine.connect() as connection:
