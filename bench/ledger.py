@@ -332,22 +332,47 @@ def backend_pid(client: LedgerClient, _params: object) -> int:
 # --- Figures ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One round of a figure: its rate, and the CPU one operation cost the server and clients."""
+
+    rate: float
+    server_ms: float
+    clients_ms: float
+
+    @classmethod
+    def of(cls, rate: float, load: common.Load, ops: int) -> Round:
+        ops = max(ops, 1)
+        return cls(rate, load.server_s / ops * 1e3, load.client_s / ops * 1e3)
+
+
 @dataclass(slots=True)
 class Figure:
-    """One figure, measured once per round; the best round is reported."""
+    """One figure, measured once per round; the best round is reported, with what one of its
+    operations cost in CPU (`cpu_ms_per_op`): what an operation costs whatever it carries, and
+    what each transfer adds, follow from two figures' costs (see the README)."""
 
     name: str
     unit: str
-    measure: Callable[[str], float]
-    rates: list[float] = field(default_factory=list)
+    measure: Callable[[str], Round]
+    rounds: list[Round] = field(default_factory=list)
+
+    @property
+    def best_round(self) -> Round:
+        return max(self.rounds, key=lambda r: r.rate)
 
     @property
     def best(self) -> float:
-        return max(self.rates)
+        return self.best_round.rate
 
     def emit(self, baseline: Figure | None = None, **extra: Any) -> None:
-        if len(self.rates) > 1:
-            extra["rounds"] = [round(rate, 1) for rate in self.rates]
+        if len(self.rounds) > 1:
+            extra["rounds"] = [round(r.rate, 1) for r in self.rounds]
+        best = self.best_round
+        extra["cpu_ms_per_op"] = {
+            "server": round(best.server_ms, 3),
+            "clients": round(best.clients_ms, 3),
+        }
         common.emit(
             self.name,
             self.best,
@@ -446,7 +471,7 @@ class LedgerBenchmark:
             self.sqlite,
         ]
 
-    def measure_pgbench(self, label: str) -> float:
+    def measure_pgbench(self, label: str) -> Round:
         args = self.args
         # -N: simple-update (no contended branch/teller rows); two pgbench threads, as in the brief.
         options = ["-N", "-c", str(args.clients), "-j", str(min(2, args.clients))]
@@ -463,11 +488,12 @@ class LedgerBenchmark:
         if math.isnan(run.tps):
             raise BenchmarkError(f"no tps in pgbench's output:\n{run.output}")
         assert run.load is not None
-        log(f"{label}: {run.tps:.0f} tps; {run.load.describe(round(run.tps * run.load.wall_s))}")
-        return run.tps
+        ops = round(run.tps * run.load.wall_s)
+        log(f"{label}: {run.tps:.0f} tps; {run.load.describe(ops)}")
+        return Round.of(run.tps, run.load, ops)
 
-    def on_pool(self, factory: common.OperationFactory, params: Any) -> Callable[[str], float]:
-        def measure(label: str) -> float:
+    def on_pool(self, factory: common.OperationFactory, params: Any) -> Callable[[str], Round]:
+        def measure(label: str) -> Round:
             args = self.args
             common.wait_for_quiet(args.quiet_wait_s, self.pool.pids)
             if not args.skip_vacuum:
@@ -478,18 +504,18 @@ class LedgerBenchmark:
                 window, lambda: self.pool.run(factory, params, window), self.pool.pids
             )
             log(f"{label}: {observed.describe()}")
-            return observed.rate
+            return Round.of(observed.rate, observed.load, observed.measured.ops)
 
         return measure
 
-    def measure_sqlite(self, label: str) -> float:
+    def measure_sqlite(self, label: str) -> Round:
         args = self.args
         common.wait_for_quiet(args.quiet_wait_s)
         operations = [single_transfer(client, False) for client in self.sqlite_clients]
         window = Window.starting_soon(args.warmup_s, args.duration_s)
         observed = common.observe(window, lambda: common.run_threads(operations, window))
         log(f"{label} ({args.sqlite_threads} thread(s)): {observed.describe()}")
-        return observed.rate
+        return Round.of(observed.rate, observed.load, observed.measured.ops)
 
     def measure_all(self) -> None:
         rounds = self.args.rounds
@@ -497,7 +523,7 @@ class LedgerBenchmark:
             for figure in self.figures:
                 label = f"round {number}/{rounds} {figure.name}"
                 log(f"{label}: {self.args.warmup_s:g} s warm-up, {self.args.duration_s:g} s")
-                figure.rates.append(figure.measure(label))
+                figure.rounds.append(figure.measure(label))
 
     def emit_all(self) -> None:
         args = self.args
