@@ -140,6 +140,7 @@ class Postgres:
                 "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin "
                 "(Debian: apt-get install postgresql)"
             )
+        self.bin = _BIN
         self.folder = folder
         self.data = folder / "data"
         self.log_path = folder / "postgres.log"
@@ -151,7 +152,7 @@ class Postgres:
         if self.user:
             folder.parent.chmod(0o711)  # mkdtemp's 0700 would keep the postgres user out
             shutil.chown(folder, self.user)
-        self._run([str(_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"])
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"])
         self.start()
 
     def _run(self, command: list[str]) -> None:
@@ -167,7 +168,7 @@ class Postgres:
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 [
-                    str(_BIN / "postgres"),
+                    str(self.bin / "postgres"),
                     "-D",
                     str(self.data),
                     "-p",

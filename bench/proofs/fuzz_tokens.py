@@ -179,7 +179,7 @@ class Targets:
     """The parsers under test, a real app and database behind the counter's `read_token`."""
 
     def __init__(self, workdir: Path) -> None:
-        import atheris  # noqa: PLC0415
+        import atheris  # type: ignore[import-untyped]  # noqa: PLC0415
 
         with atheris.instrument_imports(include=INSTRUMENTED):
             from agent_portal import counter  # noqa: PLC0415

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -20,9 +21,12 @@ from werkzeug.serving import make_server
 
 from kiosk import create_app, database
 
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
-PHONE_VIEWPORT = {"width": 360, "height": 640}
+PHONE_VIEWPORT: ViewportSize = {"width": 360, "height": 640}
 # As the machine's notes advise: no background traffic, which a closed network refuses anyway.
 CHROMIUM_ARGS = [
     "--no-sandbox",
