@@ -75,7 +75,7 @@ lint: venv ## Check style and formatting with ruff
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: venv ## Type-check with mypy (ledger strict, the rest as configured)
-	$(BIN)/mypy ledger kiosk agent_portal
+	$(BIN)/mypy ledger kiosk agent_portal bench
 
 pytest: venv translations ## Run the tests only
 	$(BIN)/pytest
