@@ -434,14 +434,20 @@ class Load:
     def culprits(self) -> str:
         return ", ".join(f"{name} {cpu / self.wall_s:.2f}" for name, cpu in self.other_top)
 
+    def ms_per_op(self, ops: int) -> tuple[float, float, float]:
+        """CPU milliseconds per operation: the server's, the clients' and the rest's."""
+        ops = max(ops, 1)
+        return (self.server_s / ops * 1e3, self.client_s / ops * 1e3, self.other_s / ops * 1e3)
+
     def describe(self, ops: int) -> str:
         """CPU per operation on each side, idle time, fsyncs per operation, other load."""
         ncpu = os.cpu_count() or 1
+        server_ms, clients_ms, other_ms = self.ms_per_op(ops)
         ops = max(ops, 1)
         described = (
-            f"CPU per op: server {self.server_s / ops * 1e3:.3f} ms, "
-            f"clients {self.client_s / ops * 1e3:.3f} ms, "
-            f"other {self.other_s / ops * 1e3:.3f} ms; "
+            f"CPU per op: server {server_ms:.3f} ms, "
+            f"clients {clients_ms:.3f} ms, "
+            f"other {other_ms:.3f} ms; "
             f"idle {self.idle_s / (self.wall_s * ncpu):.0%}, "
             f"iowait {self.iowait_s / (self.wall_s * ncpu):.0%} of {ncpu} CPUs; "
             f"WAL fsyncs/op {self.wal_syncs / ops:.2f}, {self.wal_bytes / ops / 1024:.2f} kB/op"

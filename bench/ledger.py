@@ -342,8 +342,8 @@ class Round:
 
     @classmethod
     def of(cls, rate: float, load: common.Load, ops: int) -> Round:
-        ops = max(ops, 1)
-        return cls(rate, load.server_s / ops * 1e3, load.client_s / ops * 1e3)
+        server_ms, clients_ms, _other_ms = load.ms_per_op(ops)
+        return cls(rate, server_ms, clients_ms)
 
 
 @dataclass(slots=True)

@@ -17,14 +17,8 @@ edits that each apply to that text exactly once, so that this module states only
 
 from __future__ import annotations
 
+from migrations.sql.edits import replace_once
 from migrations.sql.ledger_0009 import LEDGER_APPLY as LEDGER_APPLY_0009
-
-
-def _replace_once(text: str, old: str, new: str) -> str:
-    if text.count(old) != 1:
-        raise ValueError(f"expected exactly one occurrence of {old!r} in ledger_apply 0009")
-    return text.replace(old, new)
-
 
 _EDITS = [
     (
@@ -86,4 +80,4 @@ _EDITS = [
 
 LEDGER_APPLY = LEDGER_APPLY_0009
 for _old, _new in _EDITS:
-    LEDGER_APPLY = _replace_once(LEDGER_APPLY, _old, _new)
+    LEDGER_APPLY = replace_once(LEDGER_APPLY, _old, _new, version="0009")

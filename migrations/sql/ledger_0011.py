@@ -36,14 +36,8 @@ all the updates.
 
 from __future__ import annotations
 
+from migrations.sql.edits import indented, replace_once
 from migrations.sql.ledger_0010 import LEDGER_APPLY as LEDGER_APPLY_0010
-
-
-def _replace_once(text: str, old: str, new: str) -> str:
-    if text.count(old) != 1:
-        raise ValueError(f"expected exactly one occurrence of {old!r} in ledger_apply 0010")
-    return text.replace(old, new)
-
 
 _DECLARATIONS_0010 = """\
     v_dseq bigint;
@@ -198,10 +192,6 @@ def _side_update(text: str) -> str:
     return "".join(line.removeprefix("    ") for line in lines).replace("[i]", "[v_i]")
 
 
-def _indented(text: str, spaces: int) -> str:
-    return "".join(" " * spaces + line for line in text.splitlines(keepends=True))
-
-
 # The side's deltas, then its UPDATE, which the recheck runs again.
 _SIDE = _side_update(LEDGER_APPLY_0010)
 _UPDATE_AT = _SIDE.index("        UPDATE account_balances\n")
@@ -211,7 +201,7 @@ _SIDES = (
     + _SIDE_DELTAS
     + _SIDE_UPDATE
     + _SIDES_RECHECK
-    + _indented(_SIDE_UPDATE, 8)
+    + indented(_SIDE_UPDATE, 8)
     + _SIDES_AFTER_UPDATE
 )
 
@@ -240,5 +230,5 @@ def _replace_sides(text: str) -> str:
 
 LEDGER_APPLY = LEDGER_APPLY_0010
 for _old, _new in _EDITS:
-    LEDGER_APPLY = _replace_once(LEDGER_APPLY, _old, _new)
+    LEDGER_APPLY = replace_once(LEDGER_APPLY, _old, _new, version="0010")
 LEDGER_APPLY = _replace_sides(LEDGER_APPLY)

@@ -16,6 +16,7 @@ grow with the square of the batch, so larger batches keep the query.
 
 from __future__ import annotations
 
+from migrations.sql.edits import replace_once
 from migrations.sql.ledger_0011 import LEDGER_APPLY as LEDGER_APPLY_0011
 
 # Batches of up to this many new transfers sort their sides in PL/pgSQL.
@@ -61,12 +62,9 @@ _ORDER = f"""\
 {_ORDER_0011}"""
 
 
-def _replace_once(text: str, old: str, new: str) -> str:
-    if text.count(old) != 1:
-        raise ValueError(f"expected exactly one occurrence of {old!r} in ledger_apply 0011")
-    return text.replace(old, new)
-
-
-LEDGER_APPLY = _replace_once(
-    _replace_once(LEDGER_APPLY_0011, _DECLARATIONS_0011, _DECLARATIONS), _ORDER_0011, _ORDER
+LEDGER_APPLY = replace_once(
+    replace_once(LEDGER_APPLY_0011, _DECLARATIONS_0011, _DECLARATIONS, version="0011"),
+    _ORDER_0011,
+    _ORDER,
+    version="0011",
 )

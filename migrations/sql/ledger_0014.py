@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from migrations.sql.ledger_0011 import _indented
+from migrations.sql.edits import indented, replace_between, replace_once
 from migrations.sql.ledger_0013 import LEDGER_APPLY as LEDGER_APPLY_0013
 
 # Batches of up to this many transfers probe their keys and insert their rows at once.
@@ -59,11 +59,11 @@ v_dseq[{i}], v_dhash[{i}], v_dafter[{i}], v_cseq[{i}], v_chash[{i}], v_cafter[{i
 
 def _insert_transfers(items: list[str], spaces: int) -> str:
     """One INSERT of the batch's transfers at these indexes, in this order."""
-    rows = ",\n".join("    (\n" + _indented(_TRANSFER_VALUES.format(i=i), 8) + ")" for i in items)
+    rows = ",\n".join("    (\n" + indented(_TRANSFER_VALUES.format(i=i), 8) + ")" for i in items)
     statement = (
-        "INSERT INTO transfers (\n" + _indented(_TRANSFER_COLUMNS, 4) + ")\nVALUES\n" + rows + ";\n"
+        "INSERT INTO transfers (\n" + indented(_TRANSFER_COLUMNS, 4) + ")\nVALUES\n" + rows + ";\n"
     )
-    return _indented(statement, spaces)
+    return indented(statement, spaces)
 
 
 def _small_batch_branches(make: Callable[[int], str], spaces: int) -> str:
@@ -136,7 +136,7 @@ _REPLAY = (
     "    -- A few keys: one query for all of them, a probe per key.\n"
     + _small_batch_branches(_replay_probe, 4)
     + "    ELSE\n"
-    + _indented(_REPLAY_0013, 4)
+    + indented(_REPLAY_0013, 4)
     + "    END IF;\n"
 )
 
@@ -158,26 +158,13 @@ _INSERT = (
 )
 
 
-def _replace_once(text: str, old: str, new: str) -> str:
-    if text.count(old) != 1:
-        raise ValueError(f"expected exactly one occurrence of {old!r} in ledger_apply 0013")
-    return text.replace(old, new)
-
-
-def _replace_between(text: str, start: str, end: str, new: str) -> str:
-    """`new` in place of the text from `start` to the first `end` after it, both included."""
-    if text.count(start) != 1:
-        raise ValueError(f"expected exactly one occurrence of {start!r} in ledger_apply 0013")
-    at = text.index(start)
-    stop = text.index(end, at) + len(end)
-    return text[:at] + new + text[stop:]
-
-
 LEDGER_APPLY = LEDGER_APPLY_0013
 for _old, _new in (
     (_DECLARATIONS_0013, _DECLARATIONS),
     (_KEY_LOCKS_0013, _KEY_LOCKS),
     (_REPLAY_0013, _REPLAY),
 ):
-    LEDGER_APPLY = _replace_once(LEDGER_APPLY, _old, _new)
-LEDGER_APPLY = _replace_between(LEDGER_APPLY, _INSERT_0013_START, _INSERT_0013_END, _INSERT)
+    LEDGER_APPLY = replace_once(LEDGER_APPLY, _old, _new, version="0013")
+LEDGER_APPLY = replace_between(
+    LEDGER_APPLY, _INSERT_0013_START, _INSERT_0013_END, _INSERT, version="0013"
+)
