@@ -33,7 +33,7 @@ from agent_portal.models import (
     PostOffice,
 )
 from kiosk import metrics
-from kiosk.formatting import vnd
+from kiosk.formatting import parse_vnd, vnd
 from kiosk.payments.codes import system_account
 from ledger import AccountKind, Post
 
@@ -99,12 +99,12 @@ def parse_count(form: Mapping[str, str]) -> Count:
 
 
 def _amount(raw: str) -> int:
-    text = raw.replace(".", "").replace(" ", "").replace(",", "").removesuffix("₫")
-    if not text.isascii() or not text.isdigit() or int(text) > CASH_COUNT_MAX_VND:
+    amount = parse_vnd(raw)
+    if amount is None or amount > CASH_COUNT_MAX_VND:
         raise DrawerRefused(
             "count_invalid", _("Số tiền đã đếm phải là một số nguyên, ví dụ 20.000.000.")
         )
-    return int(text)
+    return amount
 
 
 def cash_in_drawer(session: Session, agent: Agent, now: dt.datetime | None = None) -> int:

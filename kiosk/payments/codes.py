@@ -27,7 +27,7 @@ from kiosk.citizens import limits
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.codes import tokens
-from kiosk.formatting import local_time, vnd
+from kiosk.formatting import local_time, parse_vnd, vnd
 from kiosk.keys import code_key_ring
 from kiosk.payments.models import Biller, CodeKind, CodeStatus, IssuedCode
 from kiosk.pii import vault
@@ -99,12 +99,10 @@ def withdrawal_clearing_account(session: Session) -> int:
 
 
 def parse_amount(raw: str) -> int:
-    """A typed amount: digits, with "." or spaces as thousands separators ("1.500.000")."""
-    text = raw.strip().replace(".", "").replace(" ", "").replace(",", "")
-    text = text.removesuffix("₫").removesuffix("đ").removesuffix("d")
-    if not text.isdigit() or not text.isascii():
+    """A typed amount in whole đồng, as `parse_vnd` reads it ("1.500.000", "500.000 ₫")."""
+    amount = parse_vnd(raw)
+    if amount is None:
         raise CodeRefused("amount_not_number", _("Số tiền phải là một số nguyên, ví dụ 500.000."))
-    amount = int(text)
     if amount <= 0:
         raise CodeRefused("amount_not_positive", _("Số tiền phải lớn hơn 0."))
     return amount

@@ -127,7 +127,11 @@ def record_funding(
     if not 0 < amount <= FUNDING_AMOUNT_MAX_VND:
         raise WelfareRefused(
             "amount_invalid",
-            _("Số tiền nhận phải từ 1 ₫ đến %(max)s.", max=vnd(FUNDING_AMOUNT_MAX_VND)),
+            _(
+                "Số tiền nhận phải từ %(min)s đến %(max)s.",
+                min=vnd(1),
+                max=vnd(FUNDING_AMOUNT_MAX_VND),
+            ),
         )
     if not 1 <= len(reference) <= FUNDING_REFERENCE_LENGTH_MAX_CHARS:
         raise WelfareRefused(

@@ -19,7 +19,7 @@ from kiosk.citizen_id import CitizenIdError, decode_citizen_id
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.citizens.registration import CITIZEN_ID_PURPOSE, normalise_full_name
-from kiosk.formatting import vnd
+from kiosk.formatting import parse_vnd, vnd
 from kiosk.pii import vault
 from kiosk.places.models import Commune
 from kiosk.welfare.upload import Column, RawRow
@@ -78,15 +78,6 @@ def name_key(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
         tones = frozenset(character for character in decomposed if character in TONE_MARKS)
         words.append((unicodedata.normalize("NFC", letters), tones))
     return tuple(words)
-
-
-def parse_amount(text: str) -> int | None:
-    """Whole đồng, with ".", "," or spaces grouping thousands ("1.500.000"); None if not."""
-    compact = "".join(text.split()).replace(".", "").replace(",", "")
-    compact = compact.removesuffix("₫").removesuffix("đ").removesuffix("VND")
-    if not compact or not (compact.isascii() and compact.isdigit()):
-        return None
-    return int(compact)
 
 
 def _masked(raw: str) -> str:
@@ -180,7 +171,7 @@ def validate_list(
         name_problem = _name_problem(name)
         if name_problem:
             problem(name_problem)
-        amount = parse_amount(row.cells.get(Column.AMOUNT, ""))
+        amount = parse_vnd(row.cells.get(Column.AMOUNT, ""))
         if amount is None or amount <= 0:
             problem(_("Số tiền phải là số nguyên đồng lớn hơn 0, ví dụ 1.500.000."))
             amount = None

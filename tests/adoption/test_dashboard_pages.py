@@ -429,7 +429,7 @@ def test_each_kind_of_figure_reads_as_numerator_over_denominator_with_its_unit(
     assert (share.numerator, share.denominator, share.rate) == ("185", "200", "92,5%")
     assert share.interval == "88,0% - 95,0%"
     assert share.rate_number == 92.5
-    assert (money.numerator, money.rate) == ("9.250.000 ₫", "92,5%")
+    assert (money.numerator, money.rate) == ("9.250.000\u00a0₫", "92,5%")
     assert ratio.rate == "2,5" and ratio.rate_number == 2.5
     assert days.numerator == "4,5 ngày"
     assert missing.rate == "chưa nhập số người lớn năm 2026"

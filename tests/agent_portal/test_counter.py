@@ -120,7 +120,7 @@ def test_a_withdrawal_is_paid_out_once_with_its_fee_and_commission(counter_app: 
     page = scan(desk.client, code.token)
     assert page.status_code == 200, page.text
     assert citizen.full_name in page.text
-    assert "1.000.000 ₫" in page.text
+    assert "1.000.000\u00a0₫" in page.text
     # The last 4 digits are typed from the card, so the screen does not show them yet.
     assert "•" * 8 + citizen.citizen_id_last4 not in page.text
     assert "•••• •••• ••••" in page.text
@@ -133,7 +133,7 @@ def test_a_withdrawal_is_paid_out_once_with_its_fee_and_commission(counter_app: 
 
     confirm = check_last4(desk.client, ticket, citizen.citizen_id_last4)
     assert confirm.status_code == 200
-    assert "Khuôn mặt khớp — Chi trả" in confirm.text and "1.000.000 ₫" in confirm.text
+    assert "Khuôn mặt khớp — Chi trả" in confirm.text and "1.000.000\u00a0₫" in confirm.text
     assert 'name="khop_khuon_mat" value="co"' in confirm.text
     assert "•" * 8 + citizen.citizen_id_last4 in confirm.text
 
@@ -142,7 +142,7 @@ def test_a_withdrawal_is_paid_out_once_with_its_fee_and_commission(counter_app: 
     receipt = desk.client.get(paid.headers["Location"])
     assert receipt.status_code == 200
     assert "BIÊN LAI CHI TRẢ TIỀN MẶT" in receipt.text
-    assert "1.000.000 ₫" in receipt.text
+    assert "1.000.000\u00a0₫" in receipt.text
     assert citizen.full_name in receipt.text
     assert desk.post_office.code in receipt.text
 
@@ -215,7 +215,7 @@ def test_a_payment_code_is_collected_from_the_wallet_to_the_biller(counter_app: 
     receipt = desk.client.get(paid.headers["Location"])
     assert receipt.status_code == 200
     assert "BIÊN LAI THU HỘ HOÁ ĐƠN" in receipt.text
-    assert "356.000 ₫" in receipt.text
+    assert "356.000\u00a0₫" in receipt.text
     assert biller.name in receipt.text and reference in receipt.text
 
     assert posted(app, biller.account_id) == amount
@@ -407,13 +407,13 @@ def fresh_token_of_paid(app: Flask, code_id: uuid.UUID) -> str:
 def over_post_office_limit(scene: Scene) -> Attempt:
     set_payout_max(scene.app, scene.desk.post_office, 100_000)
     code = withdrawal_code(scene.app, scene.citizen, 200_000)
-    scene.shown = ("100.000 ₫",)
+    scene.shown = ("100.000\u00a0₫",)
     return lambda: scan(scene.desk.client, code.token)
 
 
 def not_enough_cash(scene: Scene) -> Attempt:
     code = withdrawal_code(scene.app, scene.citizen, DESK_CASH + 100_000)
-    scene.shown = ("1.000.000 ₫", "1.100.000 ₫")
+    scene.shown = ("1.000.000\u00a0₫", "1.100.000\u00a0₫")
     return lambda: scan(scene.desk.client, code.token)
 
 
@@ -693,7 +693,7 @@ def test_cash_in_by_phone_number_posts_once_per_request(counter_app: Flask) -> N
     operation_id = operation_of_receipt(done)
     receipt = desk.client.get(done.headers["Location"])
     assert receipt.status_code == 200
-    assert "BIÊN LAI NẠP TIỀN VÀO VÍ" in receipt.text and "500.000 ₫" in receipt.text
+    assert "BIÊN LAI NẠP TIỀN VÀO VÍ" in receipt.text and "500.000\u00a0₫" in receipt.text
     assert posted(app, citizen.wallet_account_id) == 100_000 + 500_000 - charge.fee
     assert posted(app, desk.drawer_account_id) == 1_500_000
     cashed = operation(app, operation_id)

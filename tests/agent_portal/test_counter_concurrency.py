@@ -239,5 +239,5 @@ def test_eight_counters_pressing_pay_at_once_pay_it_once(counter_app: Flask) -> 
     winner = desks[winners[0]]
     receipt = winner.client.get(results[winners[0]][2])
     assert receipt.status_code == 200
-    assert "500.000 ₫" in receipt.text
+    assert "500.000\u00a0₫" in receipt.text
     _check_one_payout(app, code, [desk.agent for desk in desks], winner.agent, wallet_before)

@@ -113,7 +113,7 @@ def test_a_count_whose_notes_and_total_differ_is_refused(counter_app: Flask) -> 
     mismatch = desk.client.post(OPEN_DRAWER, data={**NOTES, "total": "2.900.000"})
     assert mismatch.status_code == 422
     assert "khác tổng đã nhập" in mismatch.text
-    assert "3.000.000 ₫" in mismatch.text and "2.900.000 ₫" in mismatch.text
+    assert "3.000.000\u00a0₫" in mismatch.text and "2.900.000\u00a0₫" in mismatch.text
     for bad in ({"note_500000": "-1"}, {"note_500000": "bốn"}, {"total": "nhiều"}, {}):
         refused = desk.client.post(OPEN_DRAWER, data=bad)
         assert refused.status_code == 422, bad
@@ -181,8 +181,8 @@ def test_closing_with_a_small_variance_closes_and_posts_it(counter_app: Flask) -
     for operation_id, kind, _delta in kinds:
         assert operation_id.hex[:8].upper() in statement.text
         assert f"operation-{kind}" in statement.text
-    assert "300.000 ₫" in statement.text and "150.000 ₫" in statement.text
-    assert f"{expected - short:,} ₫".replace(",", ".") in statement.text
+    assert "300.000\u00a0₫" in statement.text and "150.000\u00a0₫" in statement.text
+    assert f"{expected - short:,}\u00a0₫".replace(",", ".") in statement.text
 
     # Closed, the counter takes nothing until the next drawer is opened.
     home = desk.client.get(HOME)

@@ -295,7 +295,7 @@ def test_another_post_offices_requests_agents_and_drawers_are_not_found(
         path = f"/quay/kiem-soat/nhan-vien/{their_agent.id}/{action}"
         assert post(supervisor_client, path).status_code == 404
     assert agent_row(web_app, their_agent.id).active
-    assert "1.000.000 ₫" not in supervisor_client.get(HOME).get_data(as_text=True)
+    assert "1.000.000\u00a0₫" not in supervisor_client.get(HOME).get_data(as_text=True)
     # Their own supervisor can decide it.
     decide(web_app, approval_id, their_supervisor, True, now)
     assert approval_row(web_app, approval_id).status == ApprovalStatus.USED

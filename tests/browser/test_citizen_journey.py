@@ -87,14 +87,14 @@ def test_register_make_a_withdrawal_code_and_show_it(
 
     wallet = _verify_and_fund(live_app, PHONE, 1_200_000)
     page.reload()
-    assert "1.200.000 ₫" in page.inner_text("main")
+    assert "1.200.000\u00a0₫" in page.inner_text("main")
     screenshot(page, "04-wallet-funded")
 
     page.click("text=Rút tiền")
     page.wait_for_url(f"{live_url}/rut-tien")
     page.click("button.amount-choice[value='500000']")
     page.wait_for_url(f"{live_url}/ma/**")
-    assert "500.000 ₫" in page.inner_text(".code-amount")
+    assert "500.000\u00a0₫" in page.inner_text(".code-amount")
     fallback = page.inner_text(".fallback-digits").replace(" ", "")
     assert len(fallback) == 8 and fallback.isdigit()
     image = page.locator("img.code-qr")
@@ -110,5 +110,5 @@ def test_register_make_a_withdrawal_code_and_show_it(
     assert (claims.account_id, claims.amount_vnd) == (wallet, 500_000)
 
     page.goto(f"{live_url}/vi")
-    assert "700.000 ₫" in page.inner_text("main")  # available after the reservation
+    assert "700.000\u00a0₫" in page.inner_text("main")  # available after the reservation
     screenshot(page, "06-wallet-with-open-code")

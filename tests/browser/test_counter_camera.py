@@ -180,7 +180,7 @@ def _sign_in(page: Any, live_url: str, username: str) -> None:
 def _pay_from_verification_page(page: Any, prefix: str) -> None:
     """Verification → 4 digits, Enter → confirmation → Enter → receipt, with screenshots."""
     page.wait_for_selector(".code-amount")
-    assert page.inner_text(".code-amount").strip() == "500.000 ₫"
+    assert page.inner_text(".code-amount").strip() == "500.000\u00a0₫"
     assert CITIZEN_NAME in page.inner_text(".citizen-name")
     assert page.evaluate("document.activeElement.id") == "bon_so_cuoi"
     screenshot(page, f"{prefix}-2-verify")
@@ -194,7 +194,7 @@ def _pay_from_verification_page(page: Any, prefix: str) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector(".receipt-title")
     assert page.inner_text(".receipt-title").strip() == "BIÊN LAI CHI TRẢ TIỀN MẶT"
-    assert page.inner_text(".receipt-amount").strip() == "500.000 ₫"
+    assert page.inner_text(".receipt-amount").strip() == "500.000\u00a0₫"
     screenshot(page, f"{prefix}-4-receipt")
 
 

@@ -182,11 +182,11 @@ def _agent_verifies_and_deposits(page: Any, live_url: str, agent_username: str) 
     shot(page, "06-agent-cash-in-amount")
     page.press("#so_tien", "Enter")
     page.wait_for_selector("button.button-pay")
-    assert page.inner_text(".code-amount").strip() == "1.500.000 ₫"
+    assert page.inner_text(".code-amount").strip() == "1.500.000\u00a0₫"
     shot(page, "07-agent-cash-in-confirm")
     page.click("button.button-pay")
     page.wait_for_selector(".receipt-title")
-    assert page.inner_text(".receipt-amount").strip() == "1.500.000 ₫"
+    assert page.inner_text(".receipt-amount").strip() == "1.500.000\u00a0₫"
     shot(page, "08-agent-cash-in-receipt")
 
 
@@ -197,7 +197,7 @@ def _citizen_makes_a_code(page: Any, live_url: str) -> tuple[uuid.UUID, bytes]:
     page.wait_for_url(f"{live_url}/rut-tien")
     page.click(f"button.amount-choice[value='{WITHDRAWAL_VND}']")
     page.wait_for_url(f"{live_url}/ma/**")
-    assert "500.000 ₫" in page.inner_text(".code-amount")
+    assert "500.000\u00a0₫" in page.inner_text(".code-amount")
     image = page.locator("img.code-qr")
     assert image.evaluate("img => img.complete && img.naturalWidth > 0")
     shot(page, "10-citizen-withdrawal-code")
@@ -232,7 +232,7 @@ def _agent_scans_by_camera_and_pays(page: Any, live_url: str) -> None:
     holding["on"] = False
     page.wait_for_url(f"{live_url}/quay/quet", timeout=CAMERA_DECODE_TIMEOUT_MS)
     page.wait_for_selector(".code-amount")
-    assert page.inner_text(".code-amount").strip() == "500.000 ₫"
+    assert page.inner_text(".code-amount").strip() == "500.000\u00a0₫"
     assert CITIZEN_NAME in page.inner_text(".citizen-name")
     shot(page, "12-agent-code-verified")
 
@@ -243,7 +243,7 @@ def _agent_scans_by_camera_and_pays(page: Any, live_url: str) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector(".receipt-title")
     assert page.inner_text(".receipt-title").strip() == "BIÊN LAI CHI TRẢ TIỀN MẶT"
-    assert page.inner_text(".receipt-amount").strip() == "500.000 ₫"
+    assert page.inner_text(".receipt-amount").strip() == "500.000\u00a0₫"
     shot(page, "14-agent-payout-receipt")
     assert not problems, problems
 

@@ -125,7 +125,7 @@ def test_one_transaction_at_most_the_transaction_limit(wallet: Wallet) -> None:
     refused = wallet.refused(1_000_001)
     assert refused.kind is LimitKind.TRANSACTION
     assert refused.allowed_vnd == 1_000_000
-    assert "Mỗi lần chỉ được rút hoặc thanh toán tối đa 1.000.000 ₫." in refused.message
+    assert "Mỗi lần chỉ được rút hoặc thanh toán tối đa 1.000.000\u00a0₫." in refused.message
 
 
 def test_the_daily_limit_counts_todays_payments(wallet: Wallet) -> None:
@@ -137,8 +137,8 @@ def test_the_daily_limit_counts_todays_payments(wallet: Wallet) -> None:
     assert refused.kind is LimitKind.DAILY
     assert refused.allowed_vnd == 500_000
     assert refused.message == (
-        "Vượt hạn mức 2.000.000 ₫ mỗi ngày. Hôm nay bạn đã dùng 1.500.000 ₫; "
-        "bạn chỉ còn được rút hoặc thanh toán 500.000 ₫ trong hôm nay."
+        "Vượt hạn mức 2.000.000\u00a0₫ mỗi ngày. Hôm nay bạn đã dùng 1.500.000\u00a0₫; "
+        "bạn chỉ còn được rút hoặc thanh toán 500.000\u00a0₫ trong hôm nay."
     )
 
 
@@ -172,8 +172,8 @@ def test_the_monthly_limit_counts_the_calendar_month(wallet: Wallet) -> None:
     assert refused.kind is LimitKind.MONTHLY
     assert refused.allowed_vnd == 400_000
     assert refused.message == (
-        "Vượt hạn mức 5.000.000 ₫ mỗi tháng. Tháng này bạn đã dùng 4.600.000 ₫; "
-        "bạn chỉ còn được rút hoặc thanh toán 400.000 ₫ đến hết tháng."
+        "Vượt hạn mức 5.000.000\u00a0₫ mỗi tháng. Tháng này bạn đã dùng 4.600.000\u00a0₫; "
+        "bạn chỉ còn được rút hoặc thanh toán 400.000\u00a0₫ đến hết tháng."
     )
     # A new month starts again from nothing (1 April 00:00 in Vietnam).
     april = dt.datetime(2026, 3, 31, 17, 0, tzinfo=dt.UTC)
@@ -237,7 +237,7 @@ def test_the_configured_limits_apply_by_default(web_app: Flask, wallet: Wallet) 
     with pytest.raises(LimitExceeded) as refused:
         limits.check_outgoing(wallet.session, wallet.citizen, 20_000_001, NOW)
     assert refused.value.kind is LimitKind.TRANSACTION
-    assert "20.000.000 ₫" in refused.value.message
+    assert "20.000.000\u00a0₫" in refused.value.message
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1.5, True])

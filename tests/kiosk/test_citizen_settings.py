@@ -99,8 +99,9 @@ def test_account_page_after_verification_states_the_limits(
     html = _html(web_client.get("/tai-khoan"))
     assert UNVERIFIED_WORDS not in html
     assert (
-        "Đã xác minh ngày 05/03/2026: rút tiền và thanh toán được, mỗi lần tối đa 20.000.000 ₫, "
-        "mỗi ngày tối đa 50.000.000 ₫, mỗi tháng tối đa 100.000.000 ₫."
+        "Đã xác minh ngày 05/03/2026: rút tiền và thanh toán được, "
+        "mỗi lần tối đa 20.000.000\u00a0₫, "
+        "mỗi ngày tối đa 50.000.000\u00a0₫, mỗi tháng tối đa 100.000.000\u00a0₫."
     ) in html
 
 

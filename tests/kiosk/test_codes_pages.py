@@ -64,7 +64,7 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
     citizen = signed_in(app, client, balance_vnd=1_500_000)
     page = client.get("/rut-tien")
     assert page.status_code == 200
-    assert "1.500.000 ₫" in page.text
+    assert "1.500.000\u00a0₫" in page.text
     response = client.post("/rut-tien", data={"so_tien": "500.000"})
     assert response.status_code == 303
     record = the_code(app, citizen.id)
@@ -74,7 +74,7 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
 
     shown = client.get(f"/ma/{record.id}")
     assert shown.status_code == 200
-    assert "500.000 ₫" in shown.text
+    assert "500.000\u00a0₫" in shown.text
     assert 'http-equiv="refresh"' in shown.text
     assert shown.headers["Cache-Control"] == "no-store"
     digits = re.search(r'class="fallback-digits">(\d{4}) (\d{4})<', shown.text)
@@ -101,7 +101,7 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
         ("abc", "Số tiền phải là một số nguyên"),
         ("-50000", "Số tiền phải là một số nguyên"),
         ("0", "Số tiền phải lớn hơn 0"),
-        ("12.345", "bội số của 10.000 ₫"),
+        ("12.345", "bội số của 10.000\u00a0₫"),
         ("1.600.000", "Số dư khả dụng không đủ"),
         ("５００００", "Số tiền phải là một số nguyên"),  # noqa: RUF001 — full-width digits
     ],

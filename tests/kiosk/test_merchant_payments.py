@@ -137,7 +137,7 @@ def test_paying_a_stall_by_its_typed_code(
     assert found.status_code == 200
     assert "Rau sạch cô Mai" in found.text
     assert "Phường Văn Miếu - Quốc Tử Giám" in found.text
-    assert "200.000 ₫" in found.text
+    assert "200.000\u00a0₫" in found.text
 
     status, _, location = confirm(buyer_client, found.text, stall_code, "25.000")
     assert status == 303
@@ -147,14 +147,14 @@ def test_paying_a_stall_by_its_typed_code(
 
     receipt = buyer_client.get(location)
     assert receipt.status_code == 200
-    assert "25.000 ₫" in receipt.text
+    assert "25.000\u00a0₫" in receipt.text
     assert "Rau sạch cô Mai" in receipt.text
     reference = re.search(r'class="receipt-reference">([0-9A-F]{8})<', receipt.text)
     assert reference is not None
 
     # The owner sees the payment, with the same reference, and what the stall received.
     mine = owner_client.get("/cho")
-    assert "+25.000 ₫" in mine.text
+    assert "+25.000\u00a0₫" in mine.text
     assert reference.group(1) in mine.text
 
     # Nobody else can open the payer's receipt.
@@ -248,7 +248,7 @@ def test_a_dynamic_qr_fixes_the_amount(
     )
     found = buyer_client.post("/tra-tien", data={"ma_qr": payload})
     assert found.status_code == 200
-    assert 'value="32.000 ₫" readonly' in found.text
+    assert 'value="32.000\u00a0₫" readonly' in found.text
 
     # A changed amount in the (read-only) field does not change what is paid.
     status, _, _location = confirm(buyer_client, found.text, stall_code, "1.000")

@@ -91,7 +91,7 @@ def test_a_citizen_registers_a_stall_with_its_own_merchant_account(
     assert mine.status_code == 200
     assert "Rau sạch cô Mai" in mine.text
     assert stall_code in mine.text
-    assert "0 ₫" in mine.text
+    assert "0\u00a0₫" in mine.text
     assert "Chưa có ai trả tiền" in mine.text
 
 

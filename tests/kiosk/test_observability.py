@@ -265,7 +265,7 @@ def test_personal_data_is_redacted(text: str, expected: str) -> None:
         "GET /ma/6f1c2a9e-0123-4567-8901-123456789012 200",
         "request 2b937a5280584ce775f620c2a2a7b6bb",
         "at 2026-05-01T10:00:00.0912345678Z",
-        "amount 1.500.000 ₫, fee 3300, balance 100000000",
+        "amount 1.500.000\u00a0₫, fee 3300, balance 100000000",
         "duration 0.1234567890 s",
         "code=404",
         "status code 1234567890123",

@@ -104,11 +104,11 @@ def test_history_pages_newest_first_with_running_balance(
     assert first.status_code == 200
     page = first.get_data(as_text=True)
     lines = lines_of(page)
-    assert [line.amount for line in lines] == [f"+{n}.000 ₫" for n in range(45, 25, -1)]
+    assert [line.amount for line in lines] == [f"+{n}.000\u00a0₫" for n in range(45, 25, -1)]
     # After deposit n the balance is 1.000 ₫ times n(n+1)/2: 1.035.000 ₫ after the 45th.
-    assert lines[0].balance_after == "1.035.000 ₫"
-    assert lines[1].balance_after == "990.000 ₫"
-    assert lines[-1].balance_after == "351.000 ₫"  # after the 26th
+    assert lines[0].balance_after == "1.035.000\u00a0₫"
+    assert lines[1].balance_after == "990.000\u00a0₫"
+    assert lines[-1].balance_after == "351.000\u00a0₫"  # after the 26th
     assert {line.kind for line in lines} == {"Nạp tiền"}
     assert {line.status for line in lines} == {"Đã xong"}
     assert "Về giao dịch mới nhất" not in page
@@ -116,15 +116,17 @@ def test_history_pages_newest_first_with_running_balance(
     second_url = older_link(page)
     assert second_url is not None and "before=" in second_url
     second = citizen_client.get(second_url).get_data(as_text=True)
-    assert [line.amount for line in lines_of(second)] == [f"+{n}.000 ₫" for n in range(25, 5, -1)]
+    assert [line.amount for line in lines_of(second)] == [
+        f"+{n}.000\u00a0₫" for n in range(25, 5, -1)
+    ]
     assert "Về giao dịch mới nhất" in second
 
     third_url = older_link(second)
     assert third_url is not None
     third = citizen_client.get(third_url).get_data(as_text=True)
     third_lines = lines_of(third)
-    assert [line.amount for line in third_lines] == [f"+{n}.000 ₫" for n in range(5, 0, -1)]
-    assert third_lines[-1].balance_after == "1.000 ₫"
+    assert [line.amount for line in third_lines] == [f"+{n}.000\u00a0₫" for n in range(5, 0, -1)]
+    assert third_lines[-1].balance_after == "1.000\u00a0₫"
     assert older_link(third) is None
 
 
@@ -177,23 +179,31 @@ def test_history_tells_holds_releases_and_reversals_apart(
     lines = lines_of(citizen_client.get("/vi/lich-su").get_data(as_text=True))
     ids = story.ids
     assert lines == [
-        Line(ids["refund"], "Hoàn tiền, sửa giao dịch", "+5.000 ₫", "Đã xong", "1.000.000 ₫"),
-        Line(ids["fee"], "Phí dịch vụ", f"{MINUS}5.000 ₫", "Đã được hoàn lại", "995.000 ₫"),
+        Line(
+            ids["refund"],
+            "Hoàn tiền, sửa giao dịch",
+            "+5.000\u00a0₫",
+            "Đã xong",
+            "1.000.000\u00a0₫",
+        ),
+        Line(
+            ids["fee"], "Phí dịch vụ", f"{MINUS}5.000\u00a0₫", "Đã được hoàn lại", "995.000\u00a0₫"
+        ),
         # The release and the hold it releases leave the balance where it was.
-        Line(ids["cancel"], "Rút tiền", "100.000 ₫", "Đã trả lại vào ví", None),
-        Line(ids["hold_cancelled"], "Rút tiền", "100.000 ₫", "Đã trả lại vào ví", None),
+        Line(ids["cancel"], "Rút tiền", "100.000\u00a0₫", "Đã trả lại vào ví", None),
+        Line(ids["hold_cancelled"], "Rút tiền", "100.000\u00a0₫", "Đã trả lại vào ví", None),
         # The payout moves the balance; the hold it spent does not.
-        Line(ids["payout"], "Rút tiền", f"{MINUS}300.000 ₫", "Đã xong", "1.000.000 ₫"),
-        Line(ids["hold_paid"], "Rút tiền", "300.000 ₫", "Đã trừ vào số dư", None),
+        Line(ids["payout"], "Rút tiền", f"{MINUS}300.000\u00a0₫", "Đã xong", "1.000.000\u00a0₫"),
+        Line(ids["hold_paid"], "Rút tiền", "300.000\u00a0₫", "Đã trừ vào số dư", None),
         Line(
             ids["payment"],
             "Thanh toán ở chợ, cửa hàng",
-            f"{MINUS}200.000 ₫",
+            f"{MINUS}200.000\u00a0₫",
             "Đã xong",
-            "1.300.000 ₫",
+            "1.300.000\u00a0₫",
         ),
-        Line(ids["welfare"], "Nhận trợ cấp", "+500.000 ₫", "Đã xong", "1.500.000 ₫"),
-        Line(ids["cash_in"], "Nạp tiền", "+1.000.000 ₫", "Đã xong", "1.000.000 ₫"),
+        Line(ids["welfare"], "Nhận trợ cấp", "+500.000\u00a0₫", "Đã xong", "1.500.000\u00a0₫"),
+        Line(ids["cash_in"], "Nạp tiền", "+1.000.000\u00a0₫", "Đã xong", "1.000.000\u00a0₫"),
     ]
 
 
@@ -213,9 +223,9 @@ def test_open_and_expired_holds(
     page = citizen_client.get("/vi/lich-su").get_data(as_text=True)
     lines = lines_of(page)
     assert [(line.transfer_id, line.kind, line.amount, line.balance_after) for line in lines] == [
-        (str(held), "Trả tiền hóa đơn", "250.000 ₫", None),
-        (str(expired), "Rút tiền", "100.000 ₫", None),
-        (lines[2].transfer_id, "Nạp tiền", "+800.000 ₫", "800.000 ₫"),
+        (str(held), "Trả tiền hóa đơn", "250.000\u00a0₫", None),
+        (str(expired), "Rút tiền", "100.000\u00a0₫", None),
+        (lines[2].transfer_id, "Nạp tiền", "+800.000\u00a0₫", "800.000\u00a0₫"),
     ]
     assert lines[0].status.startswith("Đang giữ đến ")
     # Expired but not swept yet: already released as far as the citizen is concerned.
@@ -280,19 +290,19 @@ def test_filtered_pages_keep_their_filters(
 
     page = citizen_client.get("/vi/lich-su?kind=welfare").get_data(as_text=True)
     assert [line.amount for line in lines_of(page)] == [
-        f"+{n * 100:,} ₫".replace(",", ".") for n in range(25, 5, -1)
+        f"+{n * 100:,}\u00a0₫".replace(",", ".") for n in range(25, 5, -1)
     ]
     # The running balance is the wallet's, not a sum of what the filter shows.
-    assert lines_of(page)[0].balance_after == "57.500 ₫"
+    assert lines_of(page)[0].balance_after == "57.500\u00a0₫"
     older = older_link(page)
     assert older is not None and "kind=welfare" in older
     rest = citizen_client.get(older).get_data(as_text=True)
     assert [line.amount for line in lines_of(rest)] == [
-        "+500 ₫",
-        "+400 ₫",
-        "+300 ₫",
-        "+200 ₫",
-        "+100 ₫",
+        "+500\u00a0₫",
+        "+400\u00a0₫",
+        "+300\u00a0₫",
+        "+200\u00a0₫",
+        "+100\u00a0₫",
     ]
     assert older_link(rest) is None
     # The form shows the filter that is on.

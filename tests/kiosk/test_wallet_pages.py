@@ -24,6 +24,7 @@ from tests.kiosk.wallet_support import (
     open_account,
     post,
     sign_in,
+    text_of,
 )
 
 PAGE_SIZE_MAX_BYTES = 30 * 1024
@@ -45,11 +46,6 @@ def owner(web_app: Flask) -> WalletOwner:
 def citizen_client(web_app: Flask, web_client: FlaskClient, owner: WalletOwner) -> FlaskClient:
     sign_in(web_client, web_app, owner)
     return web_client
-
-
-def text_of(html: str) -> str:
-    """The page's words, tags removed and spaces collapsed, for phrase checks."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 def balance_amount(html: str) -> str:
@@ -92,9 +88,9 @@ def test_home_shows_available_reserved_and_posted_balances(
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
     words = text_of(html)
-    assert balance_amount(html) == "1.000.000 ₫"
-    assert "Đang giữ cho mã rút tiền/thanh toán: 500.000 ₫" in words
-    assert "Tổng số dư trong ví: 1.500.000 ₫" in words
+    assert balance_amount(html) == "1.000.000\u00a0₫"
+    assert "Đang giữ cho mã rút tiền/thanh toán: 500.000\u00a0₫" in words
+    assert "Tổng số dư trong ví: 1.500.000\u00a0₫" in words
     assert "Hoàng Thị Mai" in words
 
 
@@ -135,9 +131,9 @@ def test_home_lists_open_codes_with_time_left(
 
     words = text_of(citizen_client.get("/vi").get_data(as_text=True))
 
-    listed = re.findall(r"Mã rút tiền ([0-9.]+ ₫) Còn (\d+) phút", words)
+    listed = re.findall(r"Mã rút tiền ([0-9.]+\u00a0₫) Còn (\d+) phút", words)
     # Soonest to expire first.
-    assert listed == [("700.000 ₫", "5"), ("300.000 ₫", "10")]
+    assert listed == [("700.000\u00a0₫", "5"), ("300.000\u00a0₫", "10")]
     html = citizen_client.get("/vi").get_data(as_text=True)
     with web_app.test_request_context():
         assert f'href="{url_for("codes.show", code_id=code_ids[1])}"' in html
@@ -158,7 +154,7 @@ def test_home_says_what_the_kyc_tier_allows(
     words = text_of(web_client.get("/vi").get_data(as_text=True))
     assert sentence in words
     if verified:
-        assert "mỗi lần đến 20.000.000 ₫, mỗi ngày đến 50.000.000 ₫" in words
+        assert "mỗi lần đến 20.000.000\u00a0₫, mỗi ngày đến 50.000.000\u00a0₫" in words
 
 
 def test_home_links_to_the_main_actions(web_app: Flask, citizen_client: FlaskClient) -> None:

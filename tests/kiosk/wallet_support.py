@@ -8,6 +8,7 @@ idempotency keys are unique per call: the PostgreSQL test database is shared by 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,3 +80,9 @@ def key() -> str:
 def sign_in(client: FlaskClient, app: Flask, owner: WalletOwner) -> None:
     """Give the client a live citizen session, as the sign-in page would."""
     citizen_support.sign_in_as(client, app, owner.citizen_id)
+
+
+def text_of(html: str) -> str:
+    """The page's words, tags removed and spaces collapsed, for phrase checks. A no-break space
+    stays one: "500.000\u00a0₫" is checked as the page writes it."""
+    return re.sub(r"[^\S\u00a0]+", " ", re.sub(r"<[^>]+>", " ", html))

@@ -118,7 +118,7 @@ def test_a_total_other_than_the_fund_is_refused_with_both_figures(web_app: Flask
     result = upload_list(app, cycle_id, csv_bytes([line_of(person_without_account(), 900_000)]))
     assert not result.accepted and not result.problems
     assert result.total_problem is not None
-    assert "900.000 ₫" in result.total_problem and "1.000.000 ₫" in result.total_problem
+    assert "900.000\u00a0₫" in result.total_problem and "1.000.000\u00a0₫" in result.total_problem
     assert cycle_of(app, cycle_id).status == CycleStatus.DRAFT
 
 

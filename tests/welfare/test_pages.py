@@ -73,7 +73,7 @@ def test_a_cycle_through_the_pages_with_four_eyes(community_app: Flask) -> None:
     with_account = person_with_account(app, full_name="Hoàng Thị Mai")
     without = person_without_account("Đinh Thị Lan")
     programme_id, cycle_id = _programme_with_cycle(maker, 1_000_000)
-    assert "1.000.000 ₫" in maker.get(f"{BASE}/chuong-trinh/{programme_id}").text
+    assert "1.000.000\u00a0₫" in maker.get(f"{BASE}/chuong-trinh/{programme_id}").text
 
     bad = _upload(
         maker, cycle_id, csv_bytes([line_of(without, 1_000_000, "12"), ("1", "=cmd", "x", "")])
