@@ -197,10 +197,11 @@ class LedgerClient:
     def amount(self) -> int:
         return self.random.randint(1, PAYMENT_MAX_VND)
 
-    def backend_pid(self) -> int:
-        pid = self.session.scalar(text("SELECT pg_backend_pid()"))
-        self.session.rollback()
-        return int(pid or 0)
+    def shard_slot(self) -> int:
+        """The connection's slot, which picks its shard of a hot account (claimed if new)."""
+        slot = self.session.scalar(text("SELECT ledger_shard_slot()"))
+        self.session.commit()
+        return int(slot or 0)
 
     def close(self) -> None:
         self.session.close()
@@ -325,8 +326,8 @@ def payment_with_fee(client: LedgerClient, params: HotParams) -> common.Operatio
     return operation
 
 
-def backend_pid(client: LedgerClient, _params: object) -> int:
-    return client.backend_pid()
+def shard_slot(client: LedgerClient, _params: object) -> int:
+    return client.shard_slot()
 
 
 # --- Figures ------------------------------------------------------------------------------------
@@ -417,10 +418,10 @@ class LedgerBenchmark:
         self.pool = stack.enter_context(
             ClientPool(args.clients, _client_setup, config, processes=processes)
         )
-        shards = {pid % args.hot_shards for pid in self.pool.call(backend_pid, None)}
+        shards = {slot % args.hot_shards for slot in self.pool.call(shard_slot, None)}
         log(
             f"hot account: the {args.clients} clients write {len(shards)} of its "
-            f"{args.hot_shards} shards (ledger_apply picks backend pid % shard_count)"
+            f"{args.hot_shards} shards (ledger_apply picks the connection's slot % shard_count)"
         )
 
         sqlite_config = ClientConfig(self.sqlite_url, accounts["SQLite"], f"{os.getpid()}-sqlite")

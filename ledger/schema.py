@@ -184,7 +184,7 @@ class AccountBalance(Base):
     credits_pending: Mapped[int] = mapped_column(Money(), default=0)
     debits_must_not_exceed_credits: Mapped[bool] = mapped_column(Boolean, default=False)
     credits_must_not_exceed_debits: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The account's, so that a writer finds its shard (pid % shard_count) on the row it locks.
+    # The account's, so that a writer finds its shard (slot % shard_count) on the row it locks.
     shard_count: Mapped[int] = mapped_column(SmallInteger, default=1)
     entry_count: Mapped[int] = mapped_column(BigInteger, default=0)
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(HASH_BYTES), default=GENESIS_HASH)

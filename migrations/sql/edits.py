@@ -14,6 +14,14 @@ def replace_once(text: str, old: str, new: str, *, version: str) -> str:
     return text.replace(old, new)
 
 
+def replace_each(text: str, old: str, new: str, *, count: int, version: str) -> str:
+    """`new` in place of every `old`, which must occur exactly `count` times in ledger_apply
+    `version`."""
+    if text.count(old) != count:
+        raise ValueError(f"expected {count} occurrences of {old!r} in ledger_apply {version}")
+    return text.replace(old, new)
+
+
 def replace_between(text: str, start: str, end: str, new: str, *, version: str) -> str:
     """`new` in place of the text from `start` (exactly once in ledger_apply `version`) to the
     first `end` after it, both included."""
