@@ -112,3 +112,14 @@ def test_register_make_a_withdrawal_code_and_show_it(
     page.goto(f"{live_url}/vi")
     assert "700.000\u00a0₫" in page.inner_text("main")  # available after the reservation
     screenshot(page, "06-wallet-with-open-code")
+
+    # Enter in the amount field makes a code of the amount typed, not of the first choice above
+    # it (the choices are submit buttons too, and Enter presses a form's first one).
+    page.goto(f"{live_url}/rut-tien")
+    page.fill("#so_tien", "300.000")
+    screenshot(page, "07-withdrawal-typed")
+    page.press("#so_tien", "Enter")
+    page.wait_for_url(f"{live_url}/ma/**")
+    assert page.inner_text(".code-amount").strip() == "300.000\u00a0₫"
+    page.goto(f"{live_url}/vi")
+    assert "400.000\u00a0₫" in page.inner_text("main")
