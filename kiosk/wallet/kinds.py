@@ -27,7 +27,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("withdrawal", lazy_gettext("Rút tiền"), frozenset({"withdrawal"})),
     Kind("payment", lazy_gettext("Thanh toán ở chợ, cửa hàng"), frozenset({"merchant_payment"})),
     Kind("bill_payment", lazy_gettext("Trả tiền hóa đơn"), frozenset({"bill_payment"})),
-    Kind("welfare", lazy_gettext("Nhận trợ cấp"), frozenset({"welfare"})),
+    # Disbursements post "welfare_payment" (kiosk.welfare.cycles); "welfare" is kept for
+    # transfers an integration names so.
+    Kind("welfare", lazy_gettext("Nhận trợ cấp"), frozenset({"welfare", "welfare_payment"})),
     Kind("fee", lazy_gettext("Phí dịch vụ"), frozenset({"fee"})),
     Kind("reversal", lazy_gettext("Hoàn tiền, sửa giao dịch"), frozenset({"reversal"})),
 )

@@ -18,8 +18,11 @@ from flask.testing import FlaskClient
 
 import ledger
 from kiosk.formatting import LOCAL_ZONE
+from kiosk.payments.merchants import MERCHANT_PAYMENT_CODE
 from kiosk.wallet.history import filtered_statement
 from kiosk.wallet.history_query import Direction, HistoryQuery
+from kiosk.wallet.kinds import KIND_OF_CODE
+from kiosk.welfare.cycles import WALLET_PAYMENT_CODE
 from ledger import AccountKind, Post, PostPending, Reserve, Reverse, VoidPending
 from tests.kiosk.wallet_support import (
     WalletOwner,
@@ -152,7 +155,9 @@ def story(web_app: Flask, owner: WalletOwner) -> Story:
         web_app, Post(key(), funding, wallet, 1_000_000, "cash_in"), at=local(1, 23, 59, 59)
     )
     # 2 March, 00:00 local: 1 March 17:00 UTC.
-    ids["welfare"] = post(web_app, Post(key(), welfare, wallet, 500_000, "welfare"), at=local(2, 0))
+    ids["welfare"] = post(
+        web_app, Post(key(), welfare, wallet, 500_000, WALLET_PAYMENT_CODE), at=local(2, 0)
+    )
     ids["payment"] = post(
         web_app, Post(key(), wallet, stall, 200_000, "merchant_payment"), at=local(2, 10)
     )
@@ -372,3 +377,19 @@ def test_bad_query_parameters_are_refused_in_vietnamese(
     assert "Không xem được lịch sử" in page
     assert message in page
     assert 'href="/vi/lich-su"' in page
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("cash_in", "cash_in"),
+        ("withdrawal", "withdrawal"),
+        (MERCHANT_PAYMENT_CODE, "payment"),
+        ("bill_payment", "bill_payment"),
+        (WALLET_PAYMENT_CODE, "welfare"),
+        ("fee", "fee"),
+    ],
+)
+def test_every_code_that_moves_a_citizens_money_has_its_kind(code: str, kind: str) -> None:
+    """The codes the product's own operations post on a wallet: none is "Giao dịch khác"."""
+    assert KIND_OF_CODE[code].key == kind
