@@ -163,6 +163,7 @@ def test_home_links_to_the_main_actions(web_app: Flask, citizen_client: FlaskCli
         for endpoint in (
             "codes.new_withdrawal",
             "merchants.pay",
+            "codes.new_payment",
             "wallet.account_qr",
             "wallet.history",
         ):
