@@ -8,7 +8,7 @@
   function show() {
     if (left <= 0) { window.location.reload(); return; }
     var minutes = Math.floor(left / 60), seconds = left % 60;
-    node.textContent = "(" + minutes + ":" + (seconds < 10 ? "0" : "") + seconds + ")";
+    node.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
     left -= 1;
   }
   show();
