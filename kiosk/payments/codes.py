@@ -190,9 +190,7 @@ def _reserve(
                 now=now,
             )
     except ledger.InsufficientFunds:
-        raise CodeRefused(
-            "insufficient_funds", _("Số dư khả dụng không đủ để tạo mã với số tiền này.")
-        ) from None
+        raise _insufficient_funds() from None
     metrics.transfers_posted([pending])
     assert pending.expires_at is not None
     record = IssuedCode(
@@ -225,10 +223,13 @@ def _reserve(
     return ShownCode(record, issued.token, fallback_digits(record, now))
 
 
-def create_withdrawal_code(
-    session: Session, citizen: Citizen, amount: int, now: dt.datetime
-) -> ShownCode:
-    """Reserve `amount` and make a withdrawal code for it; raises CodeRefused or LimitExceeded."""
+def _insufficient_funds() -> CodeRefused:
+    return CodeRefused(
+        "insufficient_funds", _("Số dư khả dụng không đủ để tạo mã với số tiền này.")
+    )
+
+
+def _check_withdrawal_amount(amount: int) -> None:
     denomination: int = current_app.config["WITHDRAWAL_DENOMINATION_VND"]
     if amount % denomination:
         raise CodeRefused(
@@ -239,6 +240,27 @@ def create_withdrawal_code(
                 example=vnd(max(denomination, amount - amount % denomination)),
             ),
         )
+
+
+def check_before_step_up(
+    session: Session, citizen: Citizen, kind: CodeKind, amount: int, now: dt.datetime
+) -> None:
+    """What would refuse a code of `amount` anyway, checked before the citizen is asked for a
+    second factor: nobody is sent to set up two-step sign-in for a code they could not have.
+    Raises CodeRefused or LimitExceeded; making the code checks all of it again."""
+    if kind is CodeKind.WITHDRAWAL:
+        _check_withdrawal_amount(amount)
+    _check_open_codes(session, citizen, now)
+    limits.check_outgoing(session, citizen, amount, now)
+    if amount > ledger.balance(session, citizen.wallet_account_id, now=now).available:
+        raise _insufficient_funds()
+
+
+def create_withdrawal_code(
+    session: Session, citizen: Citizen, amount: int, now: dt.datetime
+) -> ShownCode:
+    """Reserve `amount` and make a withdrawal code for it; raises CodeRefused or LimitExceeded."""
+    _check_withdrawal_amount(amount)
     return _reserve(
         session,
         citizen=citizen,

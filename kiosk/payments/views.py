@@ -64,6 +64,9 @@ def new_withdrawal() -> str | BaseResponse | tuple[str, int]:
         try:
             amount = codes.parse_amount(request.form.get("so_tien", ""))
             if _needs_step_up(amount, now):
+                codes.check_before_step_up(
+                    get_session(), current_citizen(), CodeKind.WITHDRAWAL, amount, now
+                )
                 return _step_up_redirect("codes.new_withdrawal", amount)
             shown = codes.create_withdrawal_code(get_session(), current_citizen(), amount, now)
         except (codes.CodeRefused, limits.LimitExceeded) as refusal:
@@ -97,6 +100,7 @@ def new_payment() -> str | BaseResponse | tuple[str, int]:
                 )
             amount = codes.parse_amount(request.form.get("so_tien", ""))
             if _needs_step_up(amount, now):
+                codes.check_before_step_up(session, citizen, CodeKind.PAYMENT, amount, now)
                 return _step_up_redirect("codes.new_payment", amount)
             shown = codes.create_payment_code(
                 session,

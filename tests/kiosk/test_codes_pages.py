@@ -224,3 +224,28 @@ def test_fallback_digits_find_the_code_only_with_the_phone_and_lock_after_guesse
         ttl = dt.timedelta(seconds=app.config["FALLBACK_CODE_TTL_S"])
         assert codes.fallback_matches(record, digits, now + ttl)
         assert not codes.fallback_matches(record, digits, now + 3 * ttl)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("12.000.000", "Số dư khả dụng không đủ để tạo mã với số tiền này."),
+        ("12.005.000", "Bưu điện chỉ chi trả bội số của 10.000\u00a0₫"),
+    ],
+)
+def test_an_amount_refused_anyway_is_refused_before_two_step_sign_in_is_asked_for(
+    app: Flask, client: FlaskClient, typed: str, message: str
+) -> None:
+    # Above the step-up threshold (10.000.000 ₫), but more than the wallet holds, or not payable
+    # in notes: the page says so instead of sending the citizen to set up two-step sign-in.
+    citizen = signed_in(app, client, balance_vnd=2_000_000)
+    response = client.post("/rut-tien", data={"so_tien": typed})
+    assert response.status_code == 400
+    assert message in response.text
+    assert f'value="{typed}"' in response.text  # what was typed stays in the field
+    assert available(app, citizen.wallet_account_id) == 2_000_000
+    # Within the balance, the same amount still asks for the second factor first.
+    rich_client = app.test_client()
+    signed_in(app, rich_client, balance_vnd=20_000_000)
+    asked = rich_client.post("/rut-tien", data={"so_tien": "12.000.000"})
+    assert asked.status_code == 303 and "/xac-thuc-them" in asked.headers["Location"]
