@@ -24,7 +24,7 @@ import ledger
 from agent_portal import audit
 from agent_portal.asking import ask
 from agent_portal.audit import Action
-from agent_portal.drawer import cash_in_drawer
+from agent_portal.drawer import BANKNOTES_VND, cash_in_drawer
 from agent_portal.fees import Charge, FeeOperation, FeeSchedule
 from agent_portal.models import (
     Agent,
@@ -678,6 +678,53 @@ class CashInRefused(Exception):
         self.message = message
 
 
+def check_cash_in(
+    session: Session,
+    *,
+    citizen: Citizen,
+    amount: int,
+    transaction_max_vnd: int,
+    wallet_balance_max_vnd: int,
+    now: dt.datetime,
+) -> None:
+    """What refuses a cash-in of `amount` whoever asks: checked before the amount is read back
+    to the citizen, and again when it is posted. Raises `CashInRefused`."""
+    if KycTier(citizen.kyc_tier) is KycTier.UNVERIFIED:
+        raise CashInRefused(
+            "form",
+            _(
+                "Tài khoản này chưa được xác minh. Hãy đối chiếu căn cước và bấm "
+                "“Xác minh danh tính” trước khi nhận tiền."
+            ),
+        )
+    smallest_note = BANKNOTES_VND[-1]
+    if amount % smallest_note:
+        # The drawer is counted in notes: an amount no notes make could never balance it.
+        raise CashInRefused(
+            "amount",
+            _(
+                "Tiền mặt nạp vào phải là bội số của %(step)s, ví dụ %(example)s.",
+                step=vnd(smallest_note),
+                example=vnd(max(smallest_note, amount - amount % smallest_note)),
+            ),
+        )
+    if amount > transaction_max_vnd:
+        raise CashInRefused(
+            "amount",
+            _("Mỗi lần nạp tối đa %(max)s.", max=vnd(transaction_max_vnd)),
+        )
+    posted = ledger.balance(session, citizen.wallet_account_id, now=now).posted
+    if posted + amount > wallet_balance_max_vnd:
+        raise CashInRefused(
+            "amount",
+            _(
+                "Ví chỉ được giữ tối đa %(max)s; lần này nạp được nhiều nhất %(allowed)s.",
+                max=vnd(wallet_balance_max_vnd),
+                allowed=vnd(max(0, wallet_balance_max_vnd - posted)),
+            ),
+        )
+
+
 def cash_in(
     session: Session,
     *,
@@ -714,29 +761,14 @@ def cash_in(
             # The same form sent again with other contents: not a retry of that cash-in.
             raise CashInRefused("form", _("Biểu mẫu này đã được dùng. Hãy mở lại trang nạp tiền."))
         return Paid(existing, replayed=True)
-    if KycTier(citizen.kyc_tier) is KycTier.UNVERIFIED:
-        raise CashInRefused(
-            "form",
-            _(
-                "Tài khoản này chưa được xác minh. Hãy đối chiếu căn cước và bấm "
-                "“Xác minh danh tính” trước khi nhận tiền."
-            ),
-        )
-    if amount > transaction_max_vnd:
-        raise CashInRefused(
-            "amount",
-            _("Mỗi lần nạp tối đa %(max)s.", max=vnd(transaction_max_vnd)),
-        )
-    posted = ledger.balance(session, citizen.wallet_account_id, now=now).posted
-    if posted + amount > wallet_balance_max_vnd:
-        raise CashInRefused(
-            "amount",
-            _(
-                "Ví chỉ được giữ tối đa %(max)s; lần này nạp được nhiều nhất %(allowed)s.",
-                max=vnd(wallet_balance_max_vnd),
-                allowed=vnd(max(0, wallet_balance_max_vnd - posted)),
-            ),
-        )
+    check_cash_in(
+        session,
+        citizen=citizen,
+        amount=amount,
+        transaction_max_vnd=transaction_max_vnd,
+        wallet_balance_max_vnd=wallet_balance_max_vnd,
+        now=now,
+    )
     charge = fees.charge(FeeOperation.CASH_IN, amount)
     requests: list[ledger.TransferRequest] = [
         Post(

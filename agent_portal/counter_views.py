@@ -547,17 +547,25 @@ def cash_in() -> Any:
         except ValueError:
             abort(400)
         else:
-            if request.form.get("xac_nhan") != "co":
-                # Read the amount back before anything is posted: 3.000.000 typed for 300.000
-                # is caught here, with the citizen watching.
-                return render_template(
-                    "agent/counter/cash_in_confirm.html",
-                    citizen=citizen,
-                    amount=amount,
-                    request_id=request_id,
-                    charge=current_app.config["FEE_SCHEDULE"].charge(FeeOperation.CASH_IN, amount),
-                )
+            limits = {
+                "transaction_max_vnd": current_app.config["TRANSACTION_MAX_VND"],
+                "wallet_balance_max_vnd": current_app.config["WALLET_BALANCE_MAX_VND"],
+            }
             try:
+                # What would refuse it anyway is said before the amount is read out.
+                counter.check_cash_in(session, citizen=citizen, amount=amount, now=now, **limits)
+                if request.form.get("xac_nhan") != "co":
+                    # Read the amount back before anything is posted: 3.000.000 typed for
+                    # 300.000 is caught here, with the citizen watching.
+                    return render_template(
+                        "agent/counter/cash_in_confirm.html",
+                        citizen=citizen,
+                        amount=amount,
+                        request_id=request_id,
+                        charge=current_app.config["FEE_SCHEDULE"].charge(
+                            FeeOperation.CASH_IN, amount
+                        ),
+                    )
                 paid = counter.cash_in(
                     session,
                     agent=agent,
@@ -567,9 +575,8 @@ def cash_in() -> Any:
                     amount=amount,
                     request_id=request_id,
                     fees=current_app.config["FEE_SCHEDULE"],
-                    transaction_max_vnd=current_app.config["TRANSACTION_MAX_VND"],
-                    wallet_balance_max_vnd=current_app.config["WALLET_BALANCE_MAX_VND"],
                     now=now,
+                    **limits,
                 )
             except counter.CashInRefused as refusal:
                 errors["so_tien" if refusal.field == "amount" else "form"] = refusal.message

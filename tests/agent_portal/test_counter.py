@@ -788,19 +788,31 @@ def test_an_unverified_citizen_is_verified_in_person_before_cash_in(counter_app:
     assert posted(app, desk.drawer_account_id) == 1_200_000
 
 
-def test_cash_in_above_the_transaction_limit_is_refused(counter_app: Flask) -> None:
+@pytest.mark.parametrize("confirmed", [False, True])
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (10_000, "Mỗi lần nạp tối đa"),
+        # No notes make it: the drawer could never be counted to it.
+        (-100_000 + 456, "Tiền mặt nạp vào phải là bội số của 1.000\u00a0₫"),
+    ],
+)
+def test_a_cash_in_refused_is_refused_before_its_amount_is_read_out(
+    counter_app: Flask, over: int, message: str, confirmed: bool
+) -> None:
     app = counter_app
     desk = set_up_desk(app, cash=1_000_000)
     citizen = make_citizen(app, balance_vnd=0)
-    limit = app.config["TRANSACTION_MAX_VND"]
+    amount = app.config["TRANSACTION_MAX_VND"] + over
     target = f"{CASH_IN}?nguoi_dan={citizen.id}"
     before = snapshot(app, citizen.wallet_account_id, desk.drawer_account_id)
-    refused = desk.client.post(
-        target,
-        data={"so_tien": str(limit + 10_000), "ma_yeu_cau": str(uuid.uuid4()), "xac_nhan": "co"},
-    )
+    data = {"so_tien": str(amount), "ma_yeu_cau": str(uuid.uuid4())}
+    if confirmed:
+        data["xac_nhan"] = "co"
+    refused = desk.client.post(target, data=data)
     assert refused.status_code == 422
-    assert "Mỗi lần nạp tối đa" in refused.text
+    assert message in refused.text
+    assert "Đọc lại cho người dân trước khi nạp" not in refused.text
     assert snapshot(app, citizen.wallet_account_id, desk.drawer_account_id) == before
     assert count_rows(app, CounterOperation, CounterOperation.agent_id == desk.agent.id) == 0
 
