@@ -24,7 +24,7 @@ import ledger
 from agent_portal import audit
 from agent_portal.asking import ask
 from agent_portal.audit import Action
-from agent_portal.drawer import BANKNOTES_VND, cash_in_drawer
+from agent_portal.drawer import cash_in_drawer, not_in_notes
 from agent_portal.fees import Charge, FeeOperation, FeeSchedule
 from agent_portal.models import (
     Agent,
@@ -697,17 +697,9 @@ def check_cash_in(
                 "“Xác minh danh tính” trước khi nhận tiền."
             ),
         )
-    smallest_note = BANKNOTES_VND[-1]
-    if amount % smallest_note:
-        # The drawer is counted in notes: an amount no notes make could never balance it.
-        raise CashInRefused(
-            "amount",
-            _(
-                "Tiền mặt nạp vào phải là bội số của %(step)s, ví dụ %(example)s.",
-                step=vnd(smallest_note),
-                example=vnd(max(smallest_note, amount - amount % smallest_note)),
-            ),
-        )
+    not_in_notes_message = not_in_notes(amount)
+    if not_in_notes_message:
+        raise CashInRefused("amount", not_in_notes_message)
     if amount > transaction_max_vnd:
         raise CashInRefused(
             "amount",

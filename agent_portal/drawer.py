@@ -107,6 +107,20 @@ def _amount(raw: str) -> int:
     return amount
 
 
+def not_in_notes(amount: int) -> str | None:
+    """Why no notes make `amount` of cash, or None: the drawer is counted in notes, and an amount
+    they cannot make would leave it at a total no count could ever match."""
+    smallest = BANKNOTES_VND[-1]
+    if amount % smallest == 0:
+        return None
+    message: str = _(
+        "Tiền mặt phải là bội số của %(step)s, ví dụ %(example)s.",
+        step=vnd(smallest),
+        example=vnd(max(smallest, amount - amount % smallest)),
+    )
+    return message
+
+
 def cash_in_drawer(session: Session, agent: Agent, now: dt.datetime | None = None) -> int:
     """What the ledger says the agent's drawer holds."""
     return ledger.balance(session, agent.drawer_account_id, now=now).posted
@@ -449,10 +463,25 @@ def request_float_move(
         raise DrawerRefused("not_open", _("Két tiền của bạn chưa mở."))
     if amount <= 0:
         raise DrawerRefused("amount", _("Số tiền phải lớn hơn 0."))
-    if kind is ApprovalKind.HAND_BACK and amount > cash_in_drawer(session, agent, now):
+    not_in_notes_message = not_in_notes(amount)
+    if not_in_notes_message:
+        raise DrawerRefused("amount", not_in_notes_message)
+    cash = cash_in_drawer(session, agent, now)
+    if kind is ApprovalKind.HAND_BACK and amount > cash:
         raise DrawerRefused(
             "amount",
             _("Két tiền không có đủ %(amount)s để nộp về.", amount=vnd(amount)),
+        )
+    if kind is ApprovalKind.TOP_UP and cash + amount > CASH_COUNT_MAX_VND:
+        # More than a drawer can be counted to: a slip of the keyboard, not a request.
+        raise DrawerRefused(
+            "amount",
+            _(
+                "Két tiền giữ được tối đa %(max)s; lần này xin bổ sung được nhiều nhất "
+                "%(allowed)s.",
+                max=vnd(CASH_COUNT_MAX_VND),
+                allowed=vnd(max(0, CASH_COUNT_MAX_VND - cash)),
+            ),
         )
     return ask(
         session,

@@ -794,7 +794,7 @@ def test_an_unverified_citizen_is_verified_in_person_before_cash_in(counter_app:
     [
         (10_000, "Mỗi lần nạp tối đa"),
         # No notes make it: the drawer could never be counted to it.
-        (-100_000 + 456, "Tiền mặt nạp vào phải là bội số của 1.000\u00a0₫"),
+        (-100_000 + 456, "Tiền mặt phải là bội số của 1.000\u00a0₫"),
     ],
 )
 def test_a_cash_in_refused_is_refused_before_its_amount_is_read_out(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -315,3 +316,23 @@ def test_a_float_request_waits_for_a_supervisors_approval(counter_app: Flask) ->
     assert statement.status_code == 200
     assert "operation-top_up" in statement.text
     assert_ledger_sound(app)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("123.456", "Tiền mặt phải là bội số của 1.000\u00a0₫"),
+        ("999.999.999.000", "Két tiền giữ được tối đa 10.000.000.000\u00a0₫"),
+    ],
+)
+def test_a_float_top_up_no_drawer_could_hold_is_refused_and_keeps_what_was_typed(
+    counter_app: Flask, typed: str, message: str
+) -> None:
+    desk = set_up_desk(counter_app, cash=1_000_000)
+    refused = desk.client.post(FLOAT, data={"so_tien": typed, "loai": "bo-sung"})
+    assert refused.status_code == 422
+    assert message in refused.text
+    assert f'value="{typed}"' in refused.text
+    with app_session(counter_app) as db:
+        asked = select(Approval).where(Approval.requested_by == desk.agent.id)
+        assert db.scalars(asked).all() == []
