@@ -25,10 +25,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import ledger
+from kiosk.payments.codes import WITHDRAWAL_CLEARING_OWNER
 from kiosk.wallet.history_query import Direction, HistoryQuery
 from kiosk.wallet.kinds import EXPIRY_CODE, KINDS_BY_KEY, kind_label, release_reason
 from ledger.reads import StatementFilter, StatementLine, StatementPage
-from ledger.schema import Account, OpenReservation, Phase, Transfer
+from ledger.schema import Account, AccountKind, OpenReservation, Phase, Transfer
 
 HISTORY_PAGE_SIZE = 20
 SHORT_ID_LENGTH_CHARS = 8
@@ -106,6 +107,17 @@ def public_account_name(name: str) -> str:
     return _DIGIT_RUN.sub(lambda match: "•••" + match.group(0)[-3:], name)
 
 
+def _shown_name(kind: str, owner_ref: str | None, name: str) -> str:
+    """The other side of a line as the citizen knows it. The system's own accounts are named for
+    what they are to the citizen (a withdrawal is paid by the post office; a fee is ATM mềm's),
+    not by their bookkeeping names ("Tài khoản trung gian rút tiền")."""
+    if owner_ref == WITHDRAWAL_CLEARING_OWNER:
+        return str(lazy_gettext("Bưu điện (tiền mặt)"))
+    if kind == AccountKind.FEE_REVENUE:
+        return str(lazy_gettext("ATM mềm (phí dịch vụ)"))
+    return public_account_name(name)
+
+
 def history_page(
     session: Session, account_id: int, query: HistoryQuery, *, now: dt.datetime
 ) -> HistoryPage:
@@ -178,9 +190,11 @@ def describe(
     counterparties = {line.counterparty_account_id for line in lines}
 
     names = {
-        row.id: row.name
+        row.id: _shown_name(row.kind, row.owner_ref, row.name)
         for row in session.execute(
-            select(Account.id, Account.name).where(Account.id.in_(counterparties))
+            select(Account.id, Account.kind, Account.owner_ref, Account.name).where(
+                Account.id.in_(counterparties)
+            )
         )
     }
     # What later happened to the reservations and postings on this page: at most one
@@ -257,7 +271,7 @@ def describe(
                 release_reason=reason,
                 moves_balance=line.moves_posted,
                 balance_after=line.balance_after if line.moves_posted else None,
-                counterparty_name=public_account_name(names.get(line.counterparty_account_id, "")),
+                counterparty_name=names.get(line.counterparty_account_id, ""),
                 held_until=held_until,
                 related_id=related,
             )

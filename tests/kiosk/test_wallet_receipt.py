@@ -10,7 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from agent_portal.counter import fee_revenue_account
 from kiosk.formatting import LOCAL_ZONE
+from kiosk.payments import codes
 from kiosk.wallet.history import public_account_name, short_transfer_id
 from ledger import AccountKind, Post, PostPending, Reserve
 from tests.kiosk.wallet_support import (
@@ -19,6 +21,7 @@ from tests.kiosk.wallet_support import (
     make_citizen,
     open_account,
     post,
+    run,
     sign_in,
     text_of,
 )
@@ -69,7 +72,8 @@ def test_receipt_of_a_hold_leaves_the_balance(
     web_app: Flask, citizen_client: FlaskClient, owner: WalletOwner
 ) -> None:
     funding = open_account(web_app, AccountKind.FUNDING, "Quỹ thử nghiệm")
-    clearing = open_account(web_app, AccountKind.SETTLEMENT, "Tài khoản trung gian rút tiền")
+    # The account withdrawal codes reserve towards, named for the citizen by what it is to them.
+    clearing = run(web_app, codes.withdrawal_clearing_account)
     post(web_app, Post(key(), funding, owner.wallet_account_id, 900_000, "cash_in"))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     hold = post(
@@ -82,7 +86,20 @@ def test_receipt_of_a_hold_leaves_the_balance(
     assert f"Trạng thái Đang giữ đến {until}" in words
     assert "Chiều tiền Tiền ra khỏi ví" in words
     assert "Số dư sau giao dịch Không đổi" in words
-    assert "Đến Tài khoản trung gian rút tiền" in words
+    assert "Đến Bưu điện (tiền mặt)" in words
+    assert "trung gian" not in words
+
+
+def test_a_fee_is_shown_as_atm_mem_s_not_by_its_bookkeeping_name(
+    web_app: Flask, citizen_client: FlaskClient, owner: WalletOwner
+) -> None:
+    funding = open_account(web_app, AccountKind.FUNDING, "Quỹ thử nghiệm")
+    fees = run(web_app, fee_revenue_account)
+    post(web_app, Post(key(), funding, owner.wallet_account_id, 900_000, "cash_in"))
+    fee = post(web_app, Post(key(), owner.wallet_account_id, fees, 3_000, "fee"))
+    words = text_of(citizen_client.get(f"/vi/giao-dich/{fee}").get_data(as_text=True))
+    assert "Đến ATM mềm (phí dịch vụ)" in words
+    assert "Doanh thu" not in words
 
 
 def test_receipts_link_a_payout_and_its_hold(
