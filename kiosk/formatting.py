@@ -4,6 +4,7 @@ amount is read back."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -24,21 +25,27 @@ def vnd(amount: int) -> str:
     return f"{sign}{abs(amount):,}{NO_BREAK_SPACE}₫".replace(",", ".")
 
 
+# Digits alone, or groups of three after the first, all split by one kind of mark: a dot, a
+# comma or a space (any space: a no-break space too, as `vnd` writes and a pasted amount carries).
+_AMOUNT = re.compile(r"[0-9]+|[0-9]{1,3}(?P<mark>[.,\s])[0-9]{3}(?:(?P=mark)[0-9]{3})*")
+
+
 def parse_vnd(text: str) -> int | None:
     """A typed amount in whole đồng, or None if it is not one.
 
-    Dots, commas and any spaces (a no-break space too, as `vnd` writes and a pasted amount
-    carries) may group the thousands, and "₫", "đ", "d" or "VND" may follow: "1.500.000",
-    "1 500 000 ₫" and "1.500.000đ" are all 1500000. Only ASCII digits count.
+    The thousands may be grouped, and "₫", "đ", "d" or "VND" may follow: "1.500.000",
+    "1 500 000 ₫" and "1.500.000đ" are all 1500000. A group that is not three digits makes it
+    no amount ("200.5" is not 2.005 ₫: someone meant something else), and only ASCII digits
+    count.
     """
-    compact = "".join(text.split()).replace(".", "").replace(",", "").lower()
+    compact = text.strip().lower()
     for suffix in _AMOUNT_SUFFIXES:
         if compact.endswith(suffix):
-            compact = compact.removesuffix(suffix)
+            compact = compact.removesuffix(suffix).rstrip()
             break
-    if not compact or not (compact.isascii() and compact.isdigit()):
+    if not _AMOUNT.fullmatch(compact):
         return None
-    return int(compact)
+    return int(re.sub(r"[^0-9]", "", compact))
 
 
 def local_time(value: dt.datetime, pattern: str = "%H:%M %d/%m/%Y") -> str:

@@ -100,6 +100,8 @@ def withdrawal_clearing_account(session: Session) -> int:
 
 def parse_amount(raw: str) -> int:
     """A typed amount in whole đồng, as `parse_vnd` reads it ("1.500.000", "500.000 ₫")."""
+    if not raw.strip():
+        raise CodeRefused("amount_missing", _("Hãy nhập số tiền, ví dụ 500.000."))
     amount = parse_vnd(raw)
     if amount is None:
         raise CodeRefused("amount_not_number", _("Số tiền phải là một số nguyên, ví dụ 500.000."))

@@ -97,7 +97,8 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("", "Số tiền phải là một số nguyên"),
+        ("", "Hãy nhập số tiền"),
+        ("200.5", "Số tiền phải là một số nguyên"),  # not 2.005 ₫
         ("abc", "Số tiền phải là một số nguyên"),
         ("-50000", "Số tiền phải là một số nguyên"),
         ("0", "Số tiền phải lớn hơn 0"),

@@ -53,6 +53,13 @@ def test_parse_vnd_reads_what_people_type_and_paste(typed: str, amount: int) -> 
         "1.5e6",
         "12₫34",
         "500 đồng",
+        "200.5",  # not 2.005 ₫: someone meant something else
+        "1.5000",
+        "12.34.567",
+        "1.500,000",  # two kinds of mark
+        "1..500",
+        ".500",
+        "500.",
         "\u0665\u0660\u0660",
         "\uff15\uff10\uff10",
     ],
