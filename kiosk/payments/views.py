@@ -27,7 +27,7 @@ from kiosk.citizens.access import citizen_required, current_citizen
 from kiosk.codes import qr
 from kiosk.database import get_session
 from kiosk.payments import codes
-from kiosk.payments.models import CodeKind, CodeStatus, IssuedCode
+from kiosk.payments.models import Biller, CodeKind, CodeStatus, IssuedCode
 
 blueprint = Blueprint("codes", __name__)
 
@@ -139,9 +139,11 @@ def show(code_id: uuid.UUID) -> str:
     record = _own_code_or_404(code_id)
     status = codes.effective_status(record, now)
     fallback = codes.fallback_digits(record, now) if status is CodeStatus.OPEN else None
+    biller = None if record.biller_id is None else get_session().get(Biller, record.biller_id)
     return render_template(
         "codes/show.html",
         record=record,
+        biller=biller,
         kind=CodeKind(record.kind),
         status=status,
         fallback=fallback,

@@ -193,6 +193,9 @@ def test_payment_code_for_a_bill(app: Flask, client: FlaskClient) -> None:
     record = the_code(app, citizen.id)
     assert (record.kind, record.bill_reference, record.amount) == ("payment", "PE0123456", 356_000)
     assert available(app, citizen.wallet_account_id) == 544_000
+    # The code says what it pays, for the citizen to check before handing the phone over.
+    shown = client.get(good.headers["Location"])
+    assert "Trả cho Điện lực Hà Nội, mã hoá đơn PE0123456" in shown.text
 
 
 def test_fallback_digits_find_the_code_only_with_the_phone_and_lock_after_guesses(
