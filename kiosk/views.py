@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, redirect, render_template, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk import database
+from kiosk.citizens.access import load_citizen
 from kiosk.keys import KeysMissing, code_key_ring
 from kiosk.pii import vault
 
@@ -46,5 +48,9 @@ def readyz() -> tuple[dict[str, object], int]:
 
 
 @blueprint.get("/")
-def home() -> str:
+def home() -> str | BaseResponse:
+    # The site's name links here from every page: a signed-in citizen goes back to the wallet,
+    # not to a welcome page that offers to sign in.
+    if load_citizen() is not None:
+        return redirect(url_for("wallet.home"), code=303)
     return render_template("kiosk/home.html")

@@ -218,3 +218,10 @@ def test_core_pages_with_their_css_fit_in_30_kb_gzipped(
         sizes.append(len(gzip.compress(css.get_data())))
         css.close()
     assert sum(sizes) <= PAGE_SIZE_MAX_BYTES, sizes
+
+
+def test_the_site_name_takes_a_signed_in_citizen_back_to_the_wallet(
+    citizen_client: FlaskClient,
+) -> None:
+    back = citizen_client.get("/")
+    assert back.status_code == 303 and back.headers["Location"].endswith("/vi")
