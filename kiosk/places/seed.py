@@ -27,6 +27,34 @@ def fold(text: str) -> str:
     return " ".join(stripped.lower().split())
 
 
+# Vietnamese alphabetical order: a letter with a breve, circumflex or horn, and đ, is a letter of
+# its own after its base (a ă â b c d đ e ê …); the tones order words that are otherwise equal:
+# none, huyền, hỏi, ngã, sắc, nặng.
+_LETTER_MARKS = {"\u0306": 1, "\u0302": 2, "\u031b": 3}  # breve, circumflex, horn
+_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
+
+
+def vietnamese_sort_key(text: str) -> tuple[tuple[tuple[str, int], ...], tuple[int, ...]]:
+    """Sorts names as a Vietnamese reader expects: "Hà Nội" before "Huế", "Lạng Sơn" before
+    "Lào Cai" before "Lâm Đồng"."""
+    letters: list[tuple[str, int]] = []
+    tones: list[int] = []
+    for character in unicodedata.normalize("NFD", text.casefold()):
+        if character in _LETTER_MARKS and letters:
+            base, _mark = letters[-1]
+            letters[-1] = (base, _LETTER_MARKS[character])
+        elif character in _TONES:
+            if tones:
+                tones[-1] = _TONES[character]
+        elif character == "đ":
+            letters.append(("d", 4))
+            tones.append(0)
+        else:
+            letters.append((character, 0))
+            tones.append(0)
+    return tuple(letters), tuple(tones)
+
+
 def seed_places(session: Session) -> tuple[int, int]:
     """Insert or refresh every province and commune; return how many of each exist afterwards."""
     rows = get_data(
@@ -60,7 +88,10 @@ def seed_places(session: Session) -> tuple[int, int]:
 
 
 def provinces(session: Session) -> list[Province]:
-    return list(session.scalars(select(Province).order_by(Province.short_name)))
+    """Every province, in Vietnamese alphabetical order."""
+    return sorted(
+        session.scalars(select(Province)), key=lambda p: vietnamese_sort_key(p.short_name)
+    )
 
 
 def communes_of(session: Session, province_code: str, query: str = "") -> list[Commune]:
@@ -72,7 +103,7 @@ def communes_of(session: Session, province_code: str, query: str = "") -> list[C
     statement = statement.order_by(Commune.short_name)
     if folded:
         statement = statement.limit(SEARCH_RESULTS_MAX)
-    return list(session.scalars(statement))
+    return sorted(session.scalars(statement), key=lambda c: vietnamese_sort_key(c.short_name))
 
 
 def commune_count(session: Session) -> int:

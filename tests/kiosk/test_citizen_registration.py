@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import unicodedata
 from collections.abc import Callable
 from html import unescape
@@ -39,6 +40,7 @@ from kiosk.citizens.credentials import PIN_HASHER
 from kiosk.citizens.models import Citizen, KycTier
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
 from kiosk.pii import vault
+from kiosk.places.seed import vietnamese_sort_key
 from ledger import Account, AccountKind
 
 Form = dict[str, str]
@@ -556,3 +558,36 @@ def test_the_province_list_is_the_official_one(web_client: FlaskClient) -> None:
     html = web_client.get("/dang-ky").get_data(as_text=True)
     assert html.count('<option value="') == 1 + 34  # the prompt, then the 34 provinces
     assert f'<option value="{PROVINCE_CODE}">' in html
+
+
+def test_the_provinces_are_listed_in_vietnamese_alphabetical_order(
+    web_client: FlaskClient,
+) -> None:
+    html = web_client.get("/dang-ky").get_data(as_text=True)
+    listed = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', html)
+    assert len(listed) == 34
+    # "Hà Nội" before "Huế" (a bare byte order put Huế first), "Lạng Sơn, Lào Cai, Lâm Đồng"
+    # (a, then â; tones only between otherwise equal words), đ after d.
+    for earlier, later in [
+        ("Hà Nội", "Huế"),
+        ("Lạng Sơn", "Lào Cai"),
+        ("Lào Cai", "Lâm Đồng"),
+        ("Cao Bằng", "Đà Nẵng"),
+        ("Đồng Tháp", "Gia Lai"),
+    ]:
+        assert listed.index(earlier) < listed.index(later), (earlier, later)
+    assert listed == sorted(listed, key=vietnamese_sort_key)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["Hưng", "Hung", "Hùng", "Hụng"], ["Hung", "Hùng", "Hụng", "Hưng"]),
+        (["đa", "da", "dạ", "ăn", "an", "ân"], ["an", "ăn", "ân", "da", "dạ", "đa"]),
+        (["ơi", "ôi", "oi"], ["oi", "ôi", "ơi"]),
+    ],
+)
+def test_vietnamese_sort_key_orders_letters_then_tones(
+    names: list[str], expected: list[str]
+) -> None:
+    assert sorted(names, key=vietnamese_sort_key) == expected
