@@ -19,9 +19,13 @@ NO_BREAK_SPACE = "\N{NO-BREAK SPACE}"
 _AMOUNT_SUFFIXES = ("₫", "đ", "vnd", "d")
 
 
+MINUS_SIGN = "\N{MINUS SIGN}"
+
+
 def vnd(amount: int) -> str:
-    """Vietnamese style: dots group thousands, the đồng sign follows ("1.500.000 ₫")."""
-    sign = "-" if amount < 0 else ""
+    """Vietnamese style: dots group thousands, the đồng sign follows ("1.500.000 ₫"), and a
+    negative amount takes a true minus sign, as the citizen's history writes money out."""
+    sign = MINUS_SIGN if amount < 0 else ""
     return f"{sign}{abs(amount):,}{NO_BREAK_SPACE}₫".replace(",", ".")
 
 

@@ -13,7 +13,7 @@ from kiosk.payments.codes import parse_amount
 def test_vnd_groups_thousands_with_dots_and_holds_the_sign_to_the_number() -> None:
     assert vnd(1_500_000) == "1.500.000\u00a0₫"
     assert vnd(0) == "0\u00a0₫"
-    assert vnd(-20_000) == "-20.000\u00a0₫"
+    assert vnd(-20_000) == "\u221220.000\u00a0₫"  # a minus sign, not a hyphen
     # No plain space a line could break at: "₫" never starts a line on a narrow phone.
     assert " " not in vnd(123_456_789)
 
