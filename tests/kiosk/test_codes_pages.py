@@ -253,3 +253,9 @@ def test_an_amount_refused_anyway_is_refused_before_two_step_sign_in_is_asked_fo
     signed_in(app, rich_client, balance_vnd=20_000_000)
     asked = rich_client.post("/rut-tien", data={"so_tien": "12.000.000"})
     assert asked.status_code == 303 and "/xac-thuc-them" in asked.headers["Location"]
+    # The step-up page leads back to the form with the amount, or home for a foreign target.
+    step_up = rich_client.get(asked.headers["Location"]).text
+    assert 'href="/rut-tien?so_tien=12000000"' in step_up
+    assert "Quay lại, chọn số tiền khác" in step_up
+    elsewhere = rich_client.get("/xac-thuc-them?next=//evil.example/x").text
+    assert '<a href="/vi">← Quay lại' in elsewhere and 'href="//evil.example' not in elsewhere
