@@ -40,19 +40,21 @@ class Locked(Exception):
         self.until = until
 
 
-def count_attempt(working: Session, key: str, policy: ThrottlePolicy, now: dt.datetime) -> None:
+def count_attempt(working: Session, key: str, policy: ThrottlePolicy, now: dt.datetime) -> int:
     """Count one attempt against `key`, committed at once apart from ``working`` (the caller's
     session: on SQLite its transaction is ended first, so count before it writes, see
-    `kiosk.database.apart`); raise `Locked` if over the limit."""
+    `kiosk.database.apart`); raise `Locked` if over the limit. Returns how many more attempts
+    the key has before it locks, should this one fail too (0: the next one locks it)."""
     with database.apart(working) as session:
-        until = _increment(session, key, policy, now)
+        until, failures = _increment(session, key, policy, now)
     if until is not None and until > now:
         raise Locked(until)
+    return max(0, policy.attempts_max - failures)
 
 
 def _increment(
     session: Session, key: str, policy: ThrottlePolicy, now: dt.datetime
-) -> dt.datetime | None:
+) -> tuple[dt.datetime | None, int]:
     window_start = now - dt.timedelta(seconds=policy.window_s)
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -77,11 +79,12 @@ def _increment(
                 else_=None,
             ),
         },
-    ).returning(table.c.locked_until)
-    until: dt.datetime | None = session.execute(statement).scalar_one()
+    ).returning(table.c.locked_until, table.c.failures)
+    row = session.execute(statement).one()
+    until: dt.datetime | None = row.locked_until
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=dt.UTC)
-    return until
+    return until, int(row.failures)
 
 
 def locked_until(session: Session, key: str, now: dt.datetime) -> dt.datetime | None:

@@ -60,11 +60,29 @@ class PinRejected(ValueError):
         self.message = message
 
 
-class WrongCredentials(Exception):
-    """The phone is unknown, has no PIN yet, or the PIN is wrong; which one is never said."""
+# From this many tries left, a wrong PIN also says how many remain before the phone locks.
+WARN_FROM_ATTEMPTS_LEFT = 2
 
-    def __init__(self) -> None:
-        self.message: str = _("Số điện thoại hoặc mã PIN không đúng.")
+
+class WrongCredentials(Exception):
+    """The phone is unknown, has no PIN yet, or the PIN is wrong; which one is never said. Near
+    the lock it says how many tries are left (the same for any phone number, known or not)."""
+
+    def __init__(self, attempts_left: int | None = None) -> None:
+        message: str = _("Số điện thoại hoặc mã PIN không đúng.")
+        if attempts_left == 0:
+            message += " " + _(
+                "Đã hết lượt thử: lần thử tiếp theo sẽ tạm khoá số điện thoại này "
+                "%(minutes)d phút.",
+                minutes=PIN_POLICY.lock_s // 60,
+            )
+        elif attempts_left is not None and attempts_left <= WARN_FROM_ATTEMPTS_LEFT:
+            message += " " + _(
+                "Còn %(left)d lần thử; sai nữa thì số điện thoại này bị tạm khoá %(minutes)d phút.",
+                left=attempts_left,
+                minutes=PIN_POLICY.lock_s // 60,
+            )
+        self.message = message
         super().__init__(self.message)
 
 
@@ -136,13 +154,13 @@ def authenticate_citizen(session: Session, phone: str, pin: str, now: dt.datetim
     locked, even for the right PIN) and the counter cleared on success.
     """
     key = pin_throttle_key(phone)
-    count_attempt(session, key, PIN_POLICY, now)
+    attempts_left = count_attempt(session, key, PIN_POLICY, now)
     citizen = session.scalar(select(Citizen).where(Citizen.phone == phone))
     stored = None if citizen is None else citizen.pin_hash
     # Always one Argon2 verification, so an unknown phone costs the same time as a wrong PIN.
     matches = pin_matches(stored if stored is not None else _dummy_pin_hash(), pin)
     if citizen is None or stored is None or not matches:
-        raise WrongCredentials
+        raise WrongCredentials(attempts_left)
     clear(session, key)
     if PIN_HASHER.check_needs_rehash(stored):
         citizen.pin_hash = hash_pin(pin)

@@ -186,6 +186,21 @@ def test_five_wrong_pins_lock_the_phone_even_for_the_right_pin(
     assert web_client.get("/tai-khoan").status_code == 302
 
 
+def test_a_wrong_pin_near_the_lock_says_how_many_tries_are_left(
+    web_client: FlaskClient, citizen: Registered
+) -> None:
+    said = [sign_in(web_client, citizen.phone, WRONG_PIN).get_data(as_text=True) for _ in range(5)]
+    assert all("Số điện thoại hoặc mã PIN không đúng." in page for page in said)
+    assert not any("lần thử" in page for page in said[:2])
+    assert "Còn 2 lần thử; sai nữa thì số điện thoại này bị tạm khoá 15 phút." in said[2]
+    assert "Còn 1 lần thử" in said[3]
+    assert "Đã hết lượt thử: lần thử tiếp theo sẽ tạm khoá số điện thoại này 15 phút." in said[4]
+    # An unknown phone is told the same, so the warning does not tell which phones exist.
+    unknown = unique_phone()
+    pages = [sign_in(web_client, unknown, WRONG_PIN).get_data(as_text=True) for _ in range(3)]
+    assert "Còn 2 lần thử" in pages[2]
+
+
 def test_the_right_pin_gets_in_once_the_lock_has_ended(
     web_app: Flask, web_client: FlaskClient, citizen: Registered
 ) -> None:
