@@ -20,7 +20,10 @@ PHOTO_DECODE_SIDE_MAX_PX = 1600
 # (a small file can declare a huge image: a decompression bomb).
 PHOTO_PIXELS_MAX = 60_000_000
 
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+# QR symbols only: a QR code's modules also read as a short linear barcode (ITF, UPC-E,
+# Codabar) in about one image of two hundred, which a decoder looking for every format reports
+# as a second symbol.
+QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
 def decode_qr(data: bytes) -> str | None:
@@ -44,6 +47,6 @@ def decode_qr(data: bytes) -> str | None:
     ):
         return None
     picture.thumbnail((PHOTO_DECODE_SIDE_MAX_PX, PHOTO_DECODE_SIDE_MAX_PX))
-    found = zxingcpp.read_barcodes(picture, formats=_QR_ONLY)
+    found = zxingcpp.read_barcodes(picture, formats=QR_ONLY)
     texts = [barcode.text for barcode in found if barcode.valid and barcode.text]
     return texts[0] if texts else None

@@ -14,6 +14,7 @@ from PIL import Image
 from qrcode.util import MODE_ALPHA_NUM, QRData, create_data  # type: ignore[import-untyped]
 
 from kiosk.codes import qr
+from kiosk.codes.photo import QR_ONLY
 from kiosk.codes.signing import KeyRing, generate_key, load_key_ring
 from kiosk.codes.tokens import CodeKind, issue, verify
 
@@ -52,7 +53,7 @@ def _payment_token(key_ring: KeyRing) -> str:
 
 
 def _decode(image: Image.Image) -> zxingcpp.Barcode:
-    barcodes = zxingcpp.read_barcodes(image.convert("L"))
+    barcodes = zxingcpp.read_barcodes(image.convert("L"), formats=QR_ONLY)
     assert len(barcodes) == 1
     return barcodes[0]
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 import ledger
 from kiosk import database, demo, vietqr
+from kiosk.codes.photo import QR_ONLY
 from kiosk.payments import merchants
 from kiosk.payments.models import Merchant
 from ledger import AccountKind
@@ -58,7 +59,7 @@ def register_stall(client: FlaskClient, name: str = "Rau sạch cô Mai") -> str
 
 
 def decode_png(png: bytes) -> str:
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=QR_ONLY)
     assert len(found) == 1
     assert found[0].format == zxingcpp.BarcodeFormat.QRCode
     text: str = found[0].text
