@@ -552,9 +552,12 @@ def cash_in() -> Any:
                 "wallet_balance_max_vnd": current_app.config["WALLET_BALANCE_MAX_VND"],
             }
             try:
-                # What would refuse it anyway is said before the amount is read out.
-                counter.check_cash_in(session, citizen=citizen, amount=amount, now=now, **limits)
                 if request.form.get("xac_nhan") != "co":
+                    # What would refuse it anyway is said before the amount is read out (once
+                    # confirmed, counter.cash_in checks it again, under its own lock).
+                    counter.check_cash_in(
+                        session, citizen=citizen, amount=amount, now=now, **limits
+                    )
                     # Read the amount back before anything is posted: 3.000.000 typed for
                     # 300.000 is caught here, with the citizen watching.
                     return render_template(

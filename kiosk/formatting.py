@@ -15,11 +15,9 @@ LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 # CLDR's Vietnamese currency pattern joins the number and the sign with a no-break space, so
 # that a narrow phone screen never leaves "₫" alone at the start of a line.
 NO_BREAK_SPACE = "\N{NO-BREAK SPACE}"
+MINUS_SIGN = "\N{MINUS SIGN}"
 # What may follow a typed amount, compared in lower case: the sign, "đ", "d" and "VND".
 _AMOUNT_SUFFIXES = ("₫", "đ", "vnd", "d")
-
-
-MINUS_SIGN = "\N{MINUS SIGN}"
 
 
 def vnd(amount: int) -> str:
@@ -27,6 +25,11 @@ def vnd(amount: int) -> str:
     negative amount takes a true minus sign, as the citizen's history writes money out."""
     sign = MINUS_SIGN if amount < 0 else ""
     return f"{sign}{abs(amount):,}{NO_BREAK_SPACE}₫".replace(",", ".")
+
+
+def signed_vnd(amount: int) -> str:
+    """A change of money, its direction always written: "+200.000 ₫" in, a minus sign out."""
+    return f"+{vnd(amount)}" if amount > 0 else vnd(amount)
 
 
 # Digits alone, or groups of three after the first, all split by one kind of mark: a dot, a
@@ -68,5 +71,6 @@ def local_today(now: dt.datetime) -> dt.date:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(vnd, "vnd")
+    app.add_template_filter(signed_vnd, "signed_vnd")
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(local_date, "local_date")

@@ -66,6 +66,7 @@ from kiosk.adoption.models import (
 from kiosk.citizens.models import Citizen
 from kiosk.community.checklist import tick_from_system
 from kiosk.community.models import ChecklistStep, Person
+from kiosk.wallet.kinds import KINDS_BY_KEY
 from ledger.schema import Base, Phase, Transfer
 
 # Longer than any transaction that writes citizens or transfers takes to commit.
@@ -86,7 +87,7 @@ NOT_ACTIVE_DEBIT_CODES = frozenset({"fee", "reversal"})
 # Credits that the citizen came to make.
 ACTIVE_CREDIT_CODES = frozenset({"cash_in"})
 # Welfare paid into the wallet: the checklist's "account registered for welfare" step.
-WELFARE_CODES = frozenset({"welfare", "welfare_payment"})
+WELFARE_CODES = KINDS_BY_KEY["welfare"].codes
 
 SOURCE_CITIZENS = "citizens"
 SOURCE_VERIFIED = "verified"

@@ -68,7 +68,7 @@ class WrongCredentials(Exception):
     """The phone is unknown, has no PIN yet, or the PIN is wrong; which one is never said. Near
     the lock it says how many tries are left (the same for any phone number, known or not)."""
 
-    def __init__(self, attempts_left: int | None = None) -> None:
+    def __init__(self, attempts_left: int) -> None:
         message: str = _("Số điện thoại hoặc mã PIN không đúng.")
         if attempts_left == 0:
             message += " " + _(
@@ -76,7 +76,7 @@ class WrongCredentials(Exception):
                 "%(minutes)d phút.",
                 minutes=PIN_POLICY.lock_s // 60,
             )
-        elif attempts_left is not None and attempts_left <= WARN_FROM_ATTEMPTS_LEFT:
+        elif attempts_left <= WARN_FROM_ATTEMPTS_LEFT:
             message += " " + _(
                 "Còn %(left)d lần thử; sai nữa thì số điện thoại này bị tạm khoá %(minutes)d phút.",
                 left=attempts_left,

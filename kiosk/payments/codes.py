@@ -155,6 +155,13 @@ def _check_open_codes(session: Session, citizen: Citizen, now: dt.datetime) -> N
         )
 
 
+def _check_may_send(session: Session, citizen: Citizen, amount: int, now: dt.datetime) -> None:
+    """The citizen's own bounds on a new code: open codes, and the limits per transaction, day
+    and month. Raises CodeRefused or LimitExceeded."""
+    _check_open_codes(session, citizen, now)
+    limits.check_outgoing(session, citizen, amount, now)
+
+
 def _reserve(
     session: Session,
     *,
@@ -166,8 +173,7 @@ def _reserve(
     biller: Biller | None = None,
     bill_reference: str | None = None,
 ) -> ShownCode:
-    _check_open_codes(session, citizen, now)
-    limits.check_outgoing(session, citizen, amount, now)
+    _check_may_send(session, citizen, amount, now)
     # Money held by this citizen's expired codes is free again before the new reservation.
     metrics.expired_reservations_voided(
         ledger.void_expired_reservations(session, now=now, account_id=citizen.wallet_account_id)
@@ -252,8 +258,7 @@ def check_before_step_up(
     Raises CodeRefused or LimitExceeded; making the code checks all of it again."""
     if kind is CodeKind.WITHDRAWAL:
         _check_withdrawal_amount(amount)
-    _check_open_codes(session, citizen, now)
-    limits.check_outgoing(session, citizen, amount, now)
+    _check_may_send(session, citizen, amount, now)
     if amount > ledger.balance(session, citizen.wallet_account_id, now=now).available:
         raise _insufficient_funds()
 

@@ -27,8 +27,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("withdrawal", lazy_gettext("Rút tiền"), frozenset({"withdrawal"})),
     Kind("payment", lazy_gettext("Thanh toán ở chợ, cửa hàng"), frozenset({"merchant_payment"})),
     Kind("bill_payment", lazy_gettext("Trả tiền hóa đơn"), frozenset({"bill_payment"})),
-    # Disbursements post "welfare_payment" (kiosk.welfare.cycles); "welfare" is kept for
-    # transfers an integration names so.
+    # Disbursements post "welfare_payment" (kiosk.welfare.cycles). The adoption roll-up reads
+    # these same codes (kiosk.adoption.rollup.WELFARE_CODES), "welfare" included.
     Kind("welfare", lazy_gettext("Nhận trợ cấp"), frozenset({"welfare", "welfare_payment"})),
     Kind("fee", lazy_gettext("Phí dịch vụ"), frozenset({"fee"})),
     Kind("reversal", lazy_gettext("Hoàn tiền, sửa giao dịch"), frozenset({"reversal"})),

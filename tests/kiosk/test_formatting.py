@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.formatting import NO_BREAK_SPACE, parse_vnd, vnd
+from kiosk.formatting import NO_BREAK_SPACE, parse_vnd, signed_vnd, vnd
 from kiosk.payments.codes import parse_amount
 
 
@@ -16,6 +16,12 @@ def test_vnd_groups_thousands_with_dots_and_holds_the_sign_to_the_number() -> No
     assert vnd(-20_000) == "\u221220.000\u00a0₫"  # a minus sign, not a hyphen
     # No plain space a line could break at: "₫" never starts a line on a narrow phone.
     assert " " not in vnd(123_456_789)
+
+
+def test_signed_vnd_always_writes_the_direction_of_a_change() -> None:
+    assert signed_vnd(200_000) == "+200.000\u00a0₫"
+    assert signed_vnd(-200_000) == "\u2212200.000\u00a0₫"
+    assert signed_vnd(0) == "0\u00a0₫"
 
 
 @pytest.mark.parametrize(
