@@ -108,6 +108,17 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
+def counting_postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """A database of its own, for tests that count everything in the database (the adoption
+    roll-ups read every transfer and citizen): other tests commit into the session's database,
+    and what they leave there would depend on which tests ran first."""
+    with _migrated_database("softatm_counting") as url:
+        engine = make_engine(url, pool_size=5, max_overflow=5)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite database, copied for each test (faster than migrating each time)."""
     path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"

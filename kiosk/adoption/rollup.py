@@ -813,7 +813,11 @@ def rebuild(session: Session, now: dt.datetime) -> None:
         )
     )
     cohort_month = month.format(col="created_on")
+    # As the incremental roll-up counts it: a first payment dated before the account's opening
+    # (a wallet that had money moved before its holder's record was made, a clock put right)
+    # counts as day 0, never as a negative number of days.
     days = days_between.format(late="first_payment_on", early="created_on")
+    days = f"(CASE WHEN {days} > 0 THEN {days} ELSE 0 END)"
     active_month = month.format(col="activity.day")
     session.execute(
         text(

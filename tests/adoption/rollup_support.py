@@ -2,8 +2,10 @@
 PostgreSQL with empty aggregates, citizens made in the database at a given time, and money moved
 through the ledger with the codes the real operations use.
 
-The PostgreSQL database is shared by the whole run, so each test works in communes of its own
-(`fresh_communes`) and starts from empty aggregates inside its own transaction.
+On PostgreSQL the adoption tests have a database of their own (`counting_postgres_engine`): the
+roll-ups count every transfer and citizen in it, and other tests commit into the session's
+database. Each test still works in communes of its own (`fresh_communes`) and starts from empty
+aggregates inside its own transaction.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ BUSY_COMMUNES = frozenset({"00226"})
 def adoption_session(request: pytest.FixtureRequest) -> Iterator[Session]:
     """A session on a migrated database, rolled back after the test, with empty aggregates."""
     engine: Engine = request.getfixturevalue(
-        "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
+        "sqlite_engine" if request.param == "sqlite" else "counting_postgres_engine"
     )
     connection = engine.connect()
     transaction = connection.begin()

@@ -323,6 +323,26 @@ def test_rebuild_agrees_with_the_incremental_roll_up(adoption_session: Session) 
     assert snapshot(adoption_session, communes) == incremental
 
 
+def test_a_payment_dated_before_the_account_counts_as_day_0_in_both_runs(
+    adoption_session: Session,
+) -> None:
+    commune = fresh_communes(adoption_session, 1)[0]
+    world = make_world(adoption_session)
+    early = world.citizen(commune, at(dt.date(2026, 11, 20)))
+    world.cash_in(early, 50_000, at(dt.date(2026, 11, 1)))
+    world.pay_stall(early, 5_000, at(dt.date(2026, 11, 2)))
+    roll_up(adoption_session, NOW)
+    incremental = snapshot(adoption_session, [commune])
+    days = select(DaysToFirstPayment.days, DaysToFirstPayment.people).where(
+        DaysToFirstPayment.commune_code == commune
+    )
+    assert adoption_session.execute(days).all() == [(0, 1)]
+
+    rebuild(adoption_session, NOW)
+
+    assert snapshot(adoption_session, [commune]) == incremental
+
+
 def test_last_rollup_time_is_the_last_run(adoption_session: Session) -> None:
     assert rollup.last_run_at(adoption_session) is None
     roll_up(adoption_session, NOW)
