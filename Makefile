@@ -19,6 +19,9 @@ PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 # Beyond Babel's defaults (_, gettext, ngettext…). Also in babel.cfg, which Babel < 2.18 ignores.
 BABEL_KEYWORDS := -k lazy_gettext -k lazy_ngettext:1,2
+# Babel skips folders whose names start with "_" unless told which to skip: templates/_macros
+# holds messages too, so only hidden folders and caches are skipped.
+BABEL_IGNORE_DIRS := --ignore-dirs=".* __pycache__"
 
 .PHONY: help venv browser translations translations-update run test lint typecheck pytest bench prove assurance clean
 
@@ -49,7 +52,7 @@ $(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/message
 	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS) -l $*
 
 translations-update: venv ## Extract the messages again and merge them into each .po (then translate)
-	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file \
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) $(BABEL_IGNORE_DIRS) --add-location=file \
 		--project=softatm --version="$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("softatm"))')" \
 		--header-comment="# Soft ATM: the message ids are the Vietnamese text." \
 		-o $(TRANSLATIONS)/messages.pot .

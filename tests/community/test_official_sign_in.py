@@ -121,7 +121,9 @@ def test_wrong_password_is_refused_without_saying_which_part(
         SIGN_IN_PATH, data={"username": official.username, "password": "sai mật khẩu rồi"}
     )
     assert response.status_code == 422
-    assert "Tên đăng nhập hoặc mật khẩu không đúng." in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Tên đăng nhập hoặc mật khẩu không đúng." in html
+    assert "Chưa đăng nhập được:" in html
     unknown = community_client.post(
         SIGN_IN_PATH, data={"username": "khong.co.ai", "password": PASSWORD}
     )

@@ -124,6 +124,9 @@ def test_a_failed_sign_in_never_says_which_part_was_wrong(
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert WRONG_ANSWER in html
+    # Nothing was "sent" that could be fixed: the heading says what did not happen.
+    assert "Chưa đăng nhập được:" in html
+    assert "Chưa gửi được" not in html
     assert "chưa đăng ký" not in html
     assert f'value="{pin}"' not in html  # the PIN is not written back
     assert web_client.get("/tai-khoan").status_code == 302
