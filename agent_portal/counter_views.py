@@ -503,6 +503,12 @@ def _citizen_from_request(session: Any) -> tuple[Citizen | None, str | None]:
     raw_id = request.values.get("nguoi_dan", "")
     raw_phone = request.values.get("so_dien_thoai", "")
     raw_qr = request.values.get("ma_tai_khoan", "")
+    if not (raw_id or raw_phone.strip() or raw_qr.strip()):
+        # A search sent empty gets an answer, not the same blank page again.
+        if "so_dien_thoai" in request.values:
+            return None, _("Hãy nhập số điện thoại của người dân.")
+        if "ma_tai_khoan" in request.values:
+            return None, _("Hãy quét mã QR tài khoản trên điện thoại người dân.")
     if raw_qr:
         try:
             raw_id = str(parse_account_qr(raw_qr, secret_key=current_app.config["SECRET_KEY"]))

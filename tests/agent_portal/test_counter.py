@@ -715,6 +715,25 @@ def test_cash_in_by_phone_number_posts_once_per_request(counter_app: Flask) -> N
     assert_ledger_sound(app)
 
 
+@pytest.mark.parametrize(
+    ("field", "said"),
+    [
+        ("so_dien_thoai", "Hãy nhập số điện thoại của người dân."),
+        ("ma_tai_khoan", "Hãy quét mã QR tài khoản trên điện thoại người dân."),
+    ],
+)
+def test_a_cash_in_search_sent_empty_says_what_is_missing(
+    counter_app: Flask, field: str, said: str
+) -> None:
+    desk = set_up_desk(counter_app, cash=1_000_000)
+    blank = desk.client.get(CASH_IN)
+    assert blank.status_code == 200
+    assert said not in blank.text
+    empty = desk.client.get(CASH_IN, query_string={field: "  "})
+    assert empty.status_code == 422
+    assert said in empty.text
+
+
 def test_cash_in_by_the_citizens_account_qr(counter_app: Flask) -> None:
     app = counter_app
     desk = set_up_desk(app, cash=1_000_000)
