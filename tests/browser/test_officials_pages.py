@@ -1,0 +1,62 @@
+"""The officials' area on a phone: a commune official signs in (password, then the TOTP code) and
+opens the pages with tables of records; none is wider than the 360 px screen.
+
+Over the demo data, which has three officials in the commune, a funded programme and a paid
+cycle: wide enough to have pushed the staff list to 429 px and the cycle to 481 px before their
+tables stacked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+from flask import Flask
+from sqlalchemy import select
+
+from kiosk import demo
+from kiosk.welfare.models import PayCycle
+from tests.agent_portal.conftest import app_session
+from tests.browser.conftest import PHONE_VIEWPORT, screenshot
+
+
+def _sign_in(page: Any, live_url: str) -> None:
+    page.goto(f"{live_url}/quan-ly/dang-nhap")
+    page.fill("#username", "demo.commune")
+    page.fill("#password", demo.DEMO_STAFF_PASSWORD)
+    page.locator("main form button[type=submit]").first.click()
+    page.fill("input[autocomplete=one-time-code]", pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(f"{live_url}/quan-ly/")
+
+
+def test_the_pages_with_tables_fit_a_phone(live_app: Flask, live_url: str, phone_page: Any) -> None:
+    with live_app.test_request_context(), app_session(live_app) as session:
+        demo.load(session)
+        session.commit()
+        cycle = session.scalars(select(PayCycle)).first()
+        assert cycle is not None
+        cycle_path, programme_path = (
+            f"/quan-ly/tro-cap/dot/{cycle.id}",
+            f"/quan-ly/tro-cap/chuong-trinh/{cycle.programme_id}",
+        )
+    page = phone_page
+    _sign_in(page, live_url)
+    widths = {}
+    for name, path in [
+        ("staff", "/quan-ly/nhan-su"),
+        ("programmes", "/quan-ly/tro-cap/"),
+        ("programme", programme_path),
+        ("cycle", cycle_path),
+    ]:
+        page.goto(f"{live_url}{path}")
+        assert page.locator("table.stack").count() > 0, path
+        screenshot(page, f"officials-{name}")
+        widths[path] = page.evaluate("document.documentElement.scrollWidth")
+    assert widths == dict.fromkeys(widths, PHONE_VIEWPORT["width"])
+    # Stacked, each figure keeps its label: the cycle's first payee reads "Số tiền: 500.000 ₫".
+    label = page.evaluate(
+        "getComputedStyle(document.querySelector('table.beneficiaries td.amount'), '::before')"
+        ".content"
+    )
+    assert label == '"Số tiền: "'
