@@ -50,9 +50,14 @@ def format_decimal(value: float, digits: int = 1) -> str:
 
 
 def format_percent(rate: float | None, digits: int = 1) -> str:
-    """0.925 → "92,5%"; None → "—" (no rate: the denominator is missing)."""
+    """0.925 → "92,5%"; None → "—" (no rate: the denominator is missing). A rate above zero
+    that would round to zero reads "<0,1%": 3 accounts in a commune of 10.000 adults are a
+    start, not nothing."""
     if rate is None:
         return "—"
+    smallest = 10.0**-digits
+    if 0 < rate * 100 < smallest / 2:
+        return f"<{format_decimal(smallest, digits)}%"
     return f"{format_decimal(rate * 100, digits)}%"
 
 

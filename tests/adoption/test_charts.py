@@ -32,6 +32,11 @@ def test_numbers_are_written_the_vietnamese_way() -> None:
     assert format_percent(0.925) == "92,5%"
     assert format_percent(0.8, 0) == "80%"
     assert format_percent(None) == "—"
+    # Above zero but below what the digits show: not "0,0%", which reads as no progress at all.
+    assert format_percent(3 / 10_000) == "<0,1%"
+    assert format_percent(4 / 1_000, 0) == "<1%"
+    assert format_percent(0.0005) == "0,1%"  # rounds up: shown as it is
+    assert format_percent(0.0) == "0,0%"
 
 
 def test_bar_chart_has_title_description_and_every_number() -> None:
