@@ -501,14 +501,8 @@ def receipt(operation_id: uuid.UUID) -> str:
 def _citizen_from_request(session: Any) -> tuple[Citizen | None, str | None]:
     """The citizen named by ?nguoi_dan=<id> (from a scanned account QR) or ?so_dien_thoai=."""
     raw_id = request.values.get("nguoi_dan", "")
-    raw_phone = request.values.get("so_dien_thoai", "")
-    raw_qr = request.values.get("ma_tai_khoan", "")
-    if not (raw_id or raw_phone.strip() or raw_qr.strip()):
-        # A search sent empty gets an answer, not the same blank page again.
-        if "so_dien_thoai" in request.values:
-            return None, _("Hãy nhập số điện thoại của người dân.")
-        if "ma_tai_khoan" in request.values:
-            return None, _("Hãy quét mã QR tài khoản trên điện thoại người dân.")
+    raw_phone = request.values.get("so_dien_thoai", "").strip()
+    raw_qr = request.values.get("ma_tai_khoan", "").strip()
     if raw_qr:
         try:
             raw_id = str(parse_account_qr(raw_qr, secret_key=current_app.config["SECRET_KEY"]))
@@ -531,6 +525,11 @@ def _citizen_from_request(session: Any) -> tuple[Citizen | None, str | None]:
                 "giúp người dân mở tài khoản trước."
             )
         return citizen, None
+    # A search sent empty gets an answer, not the same blank page again.
+    if "so_dien_thoai" in request.values:
+        return None, _("Hãy nhập số điện thoại của người dân.")
+    if "ma_tai_khoan" in request.values:
+        return None, _("Hãy quét mã QR tài khoản trên điện thoại người dân.")
     return None, None
 
 

@@ -756,14 +756,17 @@ def rebuild(session: Session, now: dt.datetime) -> None:
     """
     _lock(session)
     dialect = session.get_bind().dialect.name
+    # Days between two days, never fewer than 0, as the incremental roll-up counts them: a first
+    # payment dated before the account's opening (a wallet that had money moved before its
+    # holder's record was made, a clock put right) counts as day 0.
     if dialect == "postgresql":
         local_date = "(({col}) AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
         month = "date_trunc('month', {col})::date"
-        days_between = "({late}) - ({early})"
+        days_between = "greatest(({late}) - ({early}), 0)"
     else:
         local_date = "date({col}, '+7 hours')"
         month = "date({col}, 'start of month')"
-        days_between = "CAST(julianday({late}) - julianday({early}) AS INTEGER)"
+        days_between = "max(CAST(julianday({late}) - julianday({early}) AS INTEGER), 0)"
 
     def fill(template: str, **parts: str) -> str:
         return template.format(
@@ -813,11 +816,7 @@ def rebuild(session: Session, now: dt.datetime) -> None:
         )
     )
     cohort_month = month.format(col="created_on")
-    # As the incremental roll-up counts it: a first payment dated before the account's opening
-    # (a wallet that had money moved before its holder's record was made, a clock put right)
-    # counts as day 0, never as a negative number of days.
     days = days_between.format(late="first_payment_on", early="created_on")
-    days = f"(CASE WHEN {days} > 0 THEN {days} ELSE 0 END)"
     active_month = month.format(col="activity.day")
     session.execute(
         text(
