@@ -5,11 +5,14 @@ from pathlib import Path
 
 from flask import Blueprint, Flask
 
+from kiosk import errors
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def init_app(app: Flask) -> None:
     # Imported here: the views import kiosk's modules, which import this package's models.
+    from agent_portal.access import load_agent  # noqa: PLC0415
     from agent_portal.auth_views import blueprint as auth  # noqa: PLC0415
     from agent_portal.counter_views import blueprint as counter  # noqa: PLC0415
     from agent_portal.supervisor_views import blueprint as supervisor  # noqa: PLC0415
@@ -25,3 +28,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(counter)
     app.register_blueprint(supervisor)
+    errors.register_area(
+        app, errors.StaffArea("/quay", "agent/base.html", "counter.home", load_agent)
+    )

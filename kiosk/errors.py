@@ -1,12 +1,15 @@
 """Error pages for every HTTP error the app returns, including a failed CSRF check.
 
 Each status has a title and a sentence that tells the person what to do next; the page never
-shows internal detail such as an exception message.
+shows internal detail such as an exception message. Under a staff area's path (the counter, the
+officials' area) the page wears that area's layout and leads back to its home page, not the
+citizens' (see `register_area`).
 """
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template, request
 from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 from flask_wtf.csrf import CSRFError  # type: ignore[import-untyped]  # see extensions.py
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -70,9 +73,28 @@ FALLBACK_ERROR_TEXT = ErrorText(
 )
 
 
+class StaffArea(NamedTuple):
+    """A staff area's error pages: under `prefix`, the page extends `layout` and its button
+    leads to the endpoint `home`; `load_member` sets what the layout reads of who is signed in
+    (g.agent, g.official), so that a signed-in member keeps the area's navigation."""
+
+    prefix: str
+    layout: str
+    home: str
+    load_member: Callable[[], Any]
+
+
+_AREAS = "softatm_error_areas"
+
+
 def init_app(app: Flask) -> None:
+    app.extensions[_AREAS] = []
     app.register_error_handler(CSRFError, render_csrf_error)
     app.register_error_handler(HTTPException, render_http_error)
+
+
+def register_area(app: Flask, area: StaffArea) -> None:
+    app.extensions[_AREAS].append(area)
 
 
 Headers = list[tuple[str, str]]
@@ -88,9 +110,26 @@ def render_csrf_error(error: CSRFError) -> tuple[str, int, Headers]:
     return _render(CSRF_ERROR_TEXT, 400, error)
 
 
+def _area(status: int) -> StaffArea | None:
+    path = request.path
+    for area in current_app.extensions.get(_AREAS, ()):
+        if path == area.prefix or path.startswith(area.prefix + "/"):
+            if status < InternalServerError.code:
+                # Not after a failure: the lookup reads the database, which may be what failed.
+                area.load_member()
+            return area  # type: ignore[no-any-return]
+    return None
+
+
 def _render(text: ErrorText, status: int, error: HTTPException) -> tuple[str, int, Headers]:
+    area = _area(status)
     page = render_template(
-        "kiosk/error.html", title=text.title, message=text.message, status=status
+        "kiosk/error.html",
+        title=text.title,
+        message=text.message,
+        status=status,
+        layout=area.layout if area else "base.html",
+        home=area.home if area else "kiosk.home",
     )
     # Keep the headers the error itself requires, such as Allow on a 405.
     headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]

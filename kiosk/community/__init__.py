@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g
 from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
+from kiosk import errors
 from kiosk.community.models import OfficialRole
 
 AREA_LINKS_KEY = "softatm.community.area_links"
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
     """Register the officials' and community teams' pages."""
     # Imported here: the views import kiosk's modules, which import this package's models.
     from kiosk.community import household_views as households  # noqa: PLC0415
+    from kiosk.community.access import load_official  # noqa: PLC0415
     from kiosk.community.auth_views import blueprint as auth  # noqa: PLC0415
     from kiosk.community.staff_views import blueprint as staff  # noqa: PLC0415
 
@@ -60,6 +62,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff)
     households.init_app(app)
     app.context_processor(_area_context)
+    errors.register_area(
+        app, errors.StaffArea("/quan-ly", "commune/base.html", "community.home", load_official)
+    )
     add_area_link(
         app, "community.staff_list", lazy_gettext("Nhân sự"), OfficialRole.COMMUNE_OFFICIAL
     )

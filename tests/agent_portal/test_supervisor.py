@@ -274,6 +274,23 @@ def test_an_agent_may_not_see_the_supervisors_pages(
     assert client.get(f"/quay/kiem-soat/nhan-vien/{agent.id}").status_code == 403
 
 
+def test_an_error_at_the_counter_keeps_the_counters_header(
+    web_app: Flask, agent: Agent, sign_in_agent: SignIn
+) -> None:
+    """A refused or missing page under /quay wears the counter's layout, not the citizens'."""
+    client = web_app.test_client()
+    sign_in_agent(client, agent)
+    for path, status in ((HOME, 403), ("/quay/khong-co-trang-nay", 404)):
+        response = client.get(path)
+        assert response.status_code == status
+        text = response.get_data(as_text=True)
+        assert "Quầy ATM mềm" in text
+        assert agent.full_name in text
+        assert "Đăng xuất" in text
+        assert 'href="/quay/"' in text
+        assert "Mở tài khoản" not in text
+
+
 def test_another_post_offices_requests_agents_and_drawers_are_not_found(
     web_app: Flask, supervisor_client: FlaskClient
 ) -> None:

@@ -220,6 +220,24 @@ def test_only_commune_officials_and_admins_open_the_staff_pages(
     assert "/quan-ly/nhan-su" not in client.get("/quan-ly/").get_data(as_text=True)
 
 
+def test_an_error_in_the_area_keeps_the_areas_header(community_app: Flask) -> None:
+    """A refused or missing page under /quan-ly wears the area's layout, not the citizens'."""
+    client, official = signed_in(community_app, TEAM)
+    for path, status in ((STAFF_PATH, 403), ("/quan-ly/khong-co-trang-nay", 404)):
+        response = client.get(path)
+        assert response.status_code == status
+        text = response.get_data(as_text=True)
+        assert "Quản lý ATM mềm" in text
+        assert official.full_name in text  # who is signed in, and the area's navigation
+        assert "Đăng xuất" in text
+        assert 'href="/quan-ly/"' in text
+        assert "Mở tài khoản" not in text
+    anonymous = community_app.test_client().get("/quan-ly/khong-co-trang-nay")
+    assert anonymous.status_code == 404
+    assert "Quản lý ATM mềm" in anonymous.get_data(as_text=True)
+    assert "Đăng xuất" not in anonymous.get_data(as_text=True)
+
+
 def test_commune_official_creates_a_team_member_of_their_own_commune_with_villages(
     community_app: Flask,
 ) -> None:
