@@ -41,6 +41,7 @@ __all__ = [
     "current_official",
     "load_official",
     "official_required",
+    "place_of",
     "visible_communes",
 ]
 
@@ -66,11 +67,12 @@ def load_official() -> Official | None:
         usable=OFFICIALS.can_sign_in,
     )
     g.web_session, g.official = (None, None) if found is None else found
-    g.official_place = None if g.official is None else _place_of(db, g.official)
+    g.official_place = None if g.official is None else place_of(db, g.official)
     return g.official  # type: ignore[no-any-return]
 
 
-def _place_of(db: Session, official: Official) -> Commune | Province | None:
+def place_of(db: Session, official: Official) -> Commune | Province | None:
+    """The commune or province an official belongs to (None for an admin)."""
     if official.commune_code is not None:
         return db.get(Commune, official.commune_code)
     if official.province_code is not None:

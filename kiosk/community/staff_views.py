@@ -8,10 +8,12 @@ the official may not manage answers 404, as if there were nobody.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _  # type: ignore[import-untyped]
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk.auth.sessions import utc_now
@@ -21,6 +23,7 @@ from kiosk.community.access import (
     can_manage_official,
     current_official,
     official_required,
+    place_of,
     roles_creatable_by,
 )
 from kiosk.community.models import Official, OfficialRole
@@ -36,6 +39,7 @@ from kiosk.community.staff import (
 )
 from kiosk.community.villages import villages_of_commune
 from kiosk.database import get_session
+from kiosk.places.models import Commune, Province
 
 blueprint = Blueprint("community", __name__, url_prefix="/quan-ly")
 
@@ -74,6 +78,7 @@ def staff_list() -> Page:
     return render_template(
         "commune/staff/list.html",
         people=people,
+        places=_place_names(db, people),
         manageable={person.id for person in people if can_manage_official(official, person)},
     )
 
@@ -168,6 +173,31 @@ def staff_detail(official_id: int) -> Page:
     return _detail_page(_managed(official_id), {})
 
 
+def _place_names(db: Session, people: Sequence[Official]) -> dict[int, str]:
+    """Each official's commune or province by name (one query for each kind of place)."""
+    communes = {person.commune_code for person in people if person.commune_code}
+    provinces = {person.province_code for person in people if person.province_code}
+    commune_names = {
+        code: name
+        for code, name in db.execute(
+            select(Commune.code, Commune.name).where(Commune.code.in_(communes))
+        )
+    }
+    province_names = {
+        code: name
+        for code, name in db.execute(
+            select(Province.code, Province.name).where(Province.code.in_(provinces))
+        )
+    }
+    names: dict[int, str] = {}
+    for person in people:
+        if person.commune_code:
+            names[person.id] = commune_names.get(person.commune_code, person.commune_code)
+        elif person.province_code:
+            names[person.id] = province_names.get(person.province_code, person.province_code)
+    return names
+
+
 def _detail_page(member: Official, errors: Mapping[str, str], status: int = 200) -> Page:
     db = get_session()
     team_member = member.role == OfficialRole.TEAM_MEMBER
@@ -179,6 +209,7 @@ def _detail_page(member: Official, errors: Mapping[str, str], status: int = 200)
     page = render_template(
         "commune/staff/detail.html",
         member=member,
+        place=place_of(db, member),
         team_member=team_member,
         villages=villages,
         assigned=assigned_village_ids(db, member.id),

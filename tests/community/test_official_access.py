@@ -394,6 +394,12 @@ def test_admin_creates_officials_of_any_role_and_place(community_app: Flask) -> 
     # An admin manages officials of every commune, but not their own account here.
     assert client.get(f"{STAFF_PATH}/{commune.id}").status_code == 200
     assert client.get(f"{STAFF_PATH}/{admin.id}").status_code == 404
+    # Their places by name, as officials know them, in the list and on the detail page.
+    listed = client.get(STAFF_PATH).get_data(as_text=True)
+    assert "Tỉnh Cao Bằng" in listed and "Phường Ba Đình" in listed
+    assert f"· {OTHER_COMMUNE_CODE}" not in listed
+    detail = client.get(f"{STAFF_PATH}/{province.id}").get_data(as_text=True)
+    assert f"Tỉnh Cao Bằng ({OTHER_PROVINCE_CODE})" in detail
 
 
 # --- Command line -------------------------------------------------------------------------------
