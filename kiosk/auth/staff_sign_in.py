@@ -392,11 +392,13 @@ class StaffSignIn(Generic[MemberT]):
     def _enrol_page(self, member: MemberT, errors: Mapping[str, str], status: int = 200) -> Page:
         ciphertext = member.totp_secret_ciphertext
         assert ciphertext is not None, "the secret is made on the first visit"
+        secret = totp.decrypt_secret(ciphertext)
         return self._page(
             "enrol.html",
             errors,
             status,
-            secret=totp.grouped(totp.decrypt_secret(ciphertext)),
+            secret=totp.grouped(secret),
+            setup_link=totp.provisioning_uri(secret, member.username, issuer=self.totp_issuer),
             username=member.username,
         )
 

@@ -306,6 +306,9 @@ def _two_factor_page(secret: str | None, errors: Mapping[str, str], status: int 
         "citizens/two_factor.html",
         enabled=secret is None,
         secret=None if secret is None else totp.grouped(secret),
+        setup_link=(
+            None if secret is None else totp.provisioning_uri(secret, current_citizen().phone)
+        ),
         errors=errors,
     )
     return page, status

@@ -181,6 +181,10 @@ def test_first_sign_in_enrols_the_authenticator_then_signs_in(
     assert qr.mimetype == "image/png"
     assert qr.headers["Cache-Control"] == "no-store"
     assert qr.data.startswith(b"\x89PNG")
+    # On the phone that has the app, a link adds it without scanning the phone's own screen.
+    link = re.search(r'<a href="(otpauth://totp/[^"]+)">', html)
+    assert link is not None
+    assert f"secret={secret}" in link.group(1) and agent.username in link.group(1)
     # Only the agent who typed the password is shown the QR code.
     assert web_app.test_client().get(ENROL_QR).status_code == 404
 

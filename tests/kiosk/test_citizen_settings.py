@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import re
 import threading
-from html import unescape
+from html import escape, unescape
 
 import pyotp
 import pytest
@@ -281,6 +281,9 @@ def test_enrolment_shows_a_qr_code_and_the_secret_for_typing(
     assert uri.startswith("otpauth://totp/")
     assert f"secret={secret}" in uri
     assert citizen.phone in uri
+    # On the phone that has the app, a link adds it without scanning the phone's own screen.
+    page = web_client.get("/tai-khoan/xac-thuc-hai-buoc").get_data(as_text=True)
+    assert f'<a href="{escape(uri)}">' in page
 
     # Not on yet, and nothing stored, until a code proves the app has the secret.
     record = find_citizen(web_app, citizen.phone)
