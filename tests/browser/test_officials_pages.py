@@ -19,10 +19,14 @@ from kiosk.welfare.models import PayCycle
 from tests.agent_portal.conftest import app_session
 from tests.browser.conftest import PHONE_VIEWPORT, screenshot
 
+# Smaller than this, a name in a list is easy to miss with a thumb (WCAG 2.5.8 asks 24 px of
+# any target; the ranking is a list of such names, one under the other).
+TAP_TARGET_PX_MIN = 32
 
-def _sign_in(page: Any, live_url: str) -> None:
+
+def _sign_in(page: Any, live_url: str, username: str = "demo.commune") -> None:
     page.goto(f"{live_url}/quan-ly/dang-nhap")
-    page.fill("#username", "demo.commune")
+    page.fill("#username", username)
     page.fill("#password", demo.DEMO_STAFF_PASSWORD)
     page.locator("main form button[type=submit]").first.click()
     page.fill("input[autocomplete=one-time-code]", pyotp.TOTP(demo.DEMO_TOTP_SECRET).now())
@@ -60,3 +64,31 @@ def test_the_pages_with_tables_fit_a_phone(live_app: Flask, live_url: str, phone
         ".content"
     )
     assert label == '"Số tiền: "'
+
+
+def test_the_province_ranking_and_an_error_page_on_a_phone(
+    live_app: Flask, live_url: str, phone_page: Any
+) -> None:
+    """A province official's ranking: each commune's name is a link a thumb can hit. A page
+    missing from the area keeps the area's header and leads back to its home."""
+    with live_app.test_request_context(), app_session(live_app) as session:
+        demo.load(session)
+        session.commit()
+    page = phone_page
+    _sign_in(page, live_url, "demo.province")
+    page.goto(f"{live_url}/quan-ly/chi-so/")
+    names = page.locator("table.ranking tbody th a")
+    assert names.count() > 10
+    heights = page.evaluate(
+        "Array.from(document.querySelectorAll('table.ranking tbody th a'))"
+        ".map(a => a.getBoundingClientRect().height)"
+    )
+    assert min(heights) >= TAP_TARGET_PX_MIN, heights
+    screenshot(page, "officials-ranking")
+
+    response = page.goto(f"{live_url}/quan-ly/khong-co-trang-nay")
+    assert response is not None and response.status == 404
+    screenshot(page, "officials-not-found")
+    assert page.locator("header a.site-name").inner_text() == "Quản lý ATM mềm"
+    page.get_by_role("link", name="Về trang chủ").click()
+    page.wait_for_url(f"{live_url}/quan-ly/")
