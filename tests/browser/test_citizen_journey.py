@@ -124,3 +124,40 @@ def test_register_make_a_withdrawal_code_and_show_it(
     assert page.inner_text(".code-amount").strip() == "300.000\u00a0₫"
     page.goto(f"{live_url}/vi")
     assert "400.000\u00a0₫" in page.inner_text("main")
+
+    # On a weak connection the code stays on screen. The page refreshes in the background and
+    # swaps in the code signed afresh only once it has arrived; offline, it keeps the code it
+    # has and says so. (Refreshing every 2 seconds here instead of 30.)
+    live_app.config["CODE_REFRESH_S"] = 2
+    page.go_back()
+    page.wait_for_url(f"{live_url}/ma/**")
+    code_url = page.url
+    qr = page.locator("img.code-qr")
+    first_src = qr.get_attribute("src")
+    page.wait_for_function(
+        "src => document.querySelector('img.code-qr').getAttribute('src') !== src",
+        arg=first_src,
+        timeout=10_000,
+    )
+    page.context.set_offline(True)
+    page.locator(".code-offline").wait_for(state="visible", timeout=10_000)
+    offline_src = qr.get_attribute("src")
+    page.wait_for_timeout(3_000)  # a refresh or two fail meanwhile
+    assert page.url == code_url
+    assert qr.get_attribute("src") == offline_src
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert len(page.inner_text(".fallback-digits").replace(" ", "")) == 8
+    screenshot(page, "08-withdrawal-code-offline")
+    page.context.set_offline(False)
+    page.locator(".code-offline").wait_for(state="hidden", timeout=10_000)
+    assert qr.get_attribute("src") != offline_src
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+
+    # Cancelled on another screen: the page shows the code's new state by itself.
+    other = page.context.new_page()
+    other.goto(code_url)
+    other.click("form.cancel-form button[type=submit]")
+    page.get_by_text("Mã đã huỷ. Tiền đã trả về ví của bạn.").wait_for(timeout=10_000)
+    assert page.url == code_url
+    assert page.locator("img.code-qr").count() == 0
+    other.close()
