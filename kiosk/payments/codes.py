@@ -32,6 +32,7 @@ from kiosk.keys import code_key_ring
 from kiosk.payments.models import Biller, CodeKind, CodeStatus, IssuedCode
 from kiosk.pii import vault
 from ledger import AccountKind
+from ledger.posting import TRANSFER_AMOUNT_MAX_VND
 from ledger.sweeper import EXPIRY_CODE
 
 WITHDRAWAL_CLEARING_OWNER = "system:withdrawal_clearing"
@@ -103,10 +104,15 @@ def parse_amount(raw: str) -> int:
     if not raw.strip():
         raise CodeRefused("amount_missing", _("Hãy nhập số tiền, ví dụ 500.000."))
     amount = parse_vnd(raw)
+    negative = raw.strip()[:1] in ("-", "\u2212") and parse_vnd(raw.strip()[1:]) is not None
+    if (amount is not None and amount <= 0) or negative:
+        # "-50000" is a whole number too, just not one that can be paid.
+        raise CodeRefused("amount_not_positive", _("Số tiền phải lớn hơn 0."))
     if amount is None:
         raise CodeRefused("amount_not_number", _("Số tiền phải là một số nguyên, ví dụ 500.000."))
-    if amount <= 0:
-        raise CodeRefused("amount_not_positive", _("Số tiền phải lớn hơn 0."))
+    if amount > TRANSFER_AMOUNT_MAX_VND:
+        # A slip of the keyboard, not an amount: said as such, not as a rule it also breaks.
+        raise CodeRefused("amount_too_large", _("Số tiền quá lớn. Hãy kiểm tra lại số đã nhập."))
     return amount
 
 

@@ -101,8 +101,12 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
         ("", "Hãy nhập số tiền"),
         ("200.5", "Số tiền phải là một số nguyên"),  # not 2.005 ₫
         ("abc", "Số tiền phải là một số nguyên"),
-        ("-50000", "Số tiền phải là một số nguyên"),
+        ("-50000", "Số tiền phải lớn hơn 0"),  # a whole number, but not one to pay
+        ("−50.000", "Số tiền phải lớn hơn 0"),  # noqa: RUF001 — a typographic minus
         ("0", "Số tiền phải lớn hơn 0"),
+        ("- ", "Số tiền phải là một số nguyên"),
+        # A slip of the keyboard, not "pay a multiple of 10.000 ₫, e.g. 999.999…".
+        ("999999999999999999999", "Số tiền quá lớn"),
         ("12.345", "bội số của 10.000\u00a0₫"),
         ("1.600.000", "Số dư khả dụng không đủ"),
         ("５００００", "Số tiền phải là một số nguyên"),  # noqa: RUF001 — full-width digits
