@@ -178,17 +178,30 @@ def _scanned(text: str, via: str, now: dt.datetime) -> Any:
     text = text.strip("\r\n")[:SCANNED_TEXT_MAX_CHARS]
     if not text.strip():
         return _home(now, error=_("Chưa có mã nào được quét."), status=422)
-    try:
-        citizen_id = parse_account_qr(text, secret_key=current_app.config["SECRET_KEY"])
-    except AccountQrError:
-        pass
-    else:
-        return redirect(url_for("counter.cash_in", nguoi_dan=citizen_id), code=303)
+    # A USB scanner types what it reads; with Caps Lock on, every letter comes out in the other
+    # case. Neither a code (Base45: capitals only) nor an account QR means anything with its case
+    # swapped, so a text that reads as nothing is read once more with its case swapped back.
+    readings = [text] if text.swapcase() == text else [text, text.swapcase()]
     session = get_session()
-    try:
-        record = counter.read_token(session, text, now, max_age_s=tokens.CODE_AGE_MAX_S)
-    except counter.CodeRefused as refusal:
-        return _refused(now, refusal)
+    unreadable: counter.CodeRefused | None = None
+    for reading in readings:
+        try:
+            citizen_id = parse_account_qr(reading, secret_key=current_app.config["SECRET_KEY"])
+        except AccountQrError:
+            pass
+        else:
+            return redirect(url_for("counter.cash_in", nguoi_dan=citizen_id), code=303)
+        try:
+            record = counter.read_token(session, reading, now, max_age_s=tokens.CODE_AGE_MAX_S)
+        except counter.CodeRefused as refusal:
+            if refusal.reason is not counter.Refusal.UNREADABLE:
+                return _refused(now, refusal)
+            unreadable = unreadable or refusal
+        else:
+            break
+    else:
+        assert unreadable is not None
+        return _refused(now, unreadable)
     agent = current_agent()
     audit.record(
         session,

@@ -759,6 +759,25 @@ def test_cash_in_by_the_citizens_account_qr(counter_app: Flask) -> None:
     assert posted(app, desk.drawer_account_id) == 1_200_000
 
 
+def test_a_scan_typed_with_caps_lock_on_reads_the_same(counter_app: Flask) -> None:
+    """A USB scanner types its reading; with Caps Lock on every letter comes in the other case."""
+    app = counter_app
+    desk = set_up_desk(app, cash=1_000_000)
+    citizen = make_citizen(app, balance_vnd=500_000)
+    code = withdrawal_code(app, citizen, 100_000)
+    assert code.token.swapcase() != code.token
+    page = scan(desk.client, code.token.swapcase())
+    assert page.status_code == 200, page.text
+    assert citizen.full_name in page.text and "100.000\u00a0₫" in page.text
+    account_qr = encode_account_qr(citizen.id, secret_key=app.config["SECRET_KEY"])
+    scanned = scan(desk.client, account_qr.swapcase())
+    assert scanned.status_code == 303
+    assert scanned.headers["Location"] == f"{CASH_IN}?nguoi_dan={citizen.id}"
+    # Text that is no code either way still says so.
+    refused = scan(desk.client, "xin chào")
+    assert reason_of(refused) == Refusal.UNREADABLE
+
+
 def test_an_unverified_citizen_is_verified_in_person_before_cash_in(counter_app: Flask) -> None:
     app = counter_app
     desk = set_up_desk(app, cash=1_000_000)
