@@ -135,6 +135,10 @@ class StatementFilter:
     codes: frozenset[str] | None = None
     created_from: dt.datetime | None = None
     created_until: dt.datetime | None = None  # exclusive
+    # One line per reservation, as a person reads an account: a reservation posted later is
+    # left out (its posting moved the money and stands for it), and so is every void (the
+    # reservation it voided stands for it, and can say it was released).
+    one_line_per_reservation: bool = False
 
 
 NO_FILTER = StatementFilter()
@@ -182,6 +186,7 @@ def statement_of_shard(
     debit_normal = AccountKind(account.kind) in DEBIT_NORMAL_KINDS
     sides = []
     reservation = aliased(Transfer)
+    resolution = aliased(Transfer)
     for side, other in (("debit", "credit"), ("credit", "debit")):
         if only.direction == ("in" if side == "debit" else "out"):
             continue
@@ -200,6 +205,18 @@ def statement_of_shard(
                     and_(Transfer.pending_id.is_(None), Transfer.code.in_(codes)),
                     exists().where(
                         reservation.id == Transfer.pending_id, reservation.code.in_(codes)
+                    ),
+                ),
+            )
+        if only.one_line_per_reservation:
+            condition = and_(
+                condition,
+                Transfer.phase != Phase.VOID_PENDING,
+                or_(
+                    Transfer.phase != Phase.PENDING,
+                    ~exists().where(
+                        resolution.pending_id == Transfer.id,
+                        resolution.phase == Phase.POST_PENDING,
                     ),
                 ),
             )

@@ -5,9 +5,14 @@ This module owns the reads behind the history and receipt pages: one page of sta
 what each line means to the citizen — its kind, whether money is held, released or spent, the
 counterparty's name — looked up for the whole page at once, in a fixed number of queries.
 
+One line per code: a reservation (a withdrawal or payment code) shows while it holds money and
+after it is released ("Đang giữ", "Đã trả lại vào ví"), and the release is not a line of its
+own; once paid out, its payout stands for it. Two lines of one amount would read as money taken
+twice. (A receipt can still open any of them, and the ledger's statement has them all.)
+
 Running balance: every line carries the wallet's posted balance right after it. A reservation
-(a withdrawal or payment code) and its release hold money without moving that balance, so they
-show "Đang giữ" or "Đã trả lại" and no balance; the payout that spends a reservation moves it.
+holds money without moving that balance, so it shows no balance; the payout that spends a
+reservation moves it.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class EntryStatus(enum.StrEnum):
     COMPLETED = "completed"  # money moved
     HELD = "held"  # a reservation still holding money
     RELEASED = "released"  # a reservation voided or expired: the money is back
-    SPENT = "spent"  # a reservation later paid out (the payout is its own line)
+    SPENT = "spent"  # a reservation later paid out (on its receipt; the history shows the payout)
     REVERSED = "reversed"  # money moved, and a later reversal moved it back
 
 
@@ -172,6 +177,9 @@ def filtered_statement(
             codes=None if query.kind is None else KINDS_BY_KEY[query.kind].codes,
             created_from=query.created_from,
             created_until=query.created_until,
+            # A withdrawal code paid or cancelled is one line, not a hold and then its end:
+            # two lines of one amount read as money taken twice.
+            one_line_per_reservation=True,
         ),
     )
 
