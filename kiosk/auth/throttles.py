@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, and_, case, delete, or_, select
+from sqlalchemy import Table, and_, case, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -85,6 +85,17 @@ def _increment(
     if until is not None and until.tzinfo is None:
         until = until.replace(tzinfo=dt.UTC)
     return until, int(row.failures)
+
+
+def lock_now(working: Session, key: str, policy: ThrottlePolicy, now: dt.datetime) -> dt.datetime:
+    """Lock `key` for the policy's lock time from now, committed at once apart from ``working``
+    (as `count_attempt`): for the attempt that used the key's last try and failed, so that the
+    person is told of the lock then, not refused on the next try whatever they type. Returns
+    until when."""
+    until = now + dt.timedelta(seconds=policy.lock_s)
+    with database.apart(working) as session:
+        session.execute(update(Throttle).where(Throttle.key == key).values(locked_until=until))
+    return until
 
 
 def locked_until(session: Session, key: str, now: dt.datetime) -> dt.datetime | None:

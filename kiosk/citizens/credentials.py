@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.auth.sessions import revoke_all
-from kiosk.auth.throttles import PIN_POLICY, clear, count_attempt
+from kiosk.auth.throttles import PIN_POLICY, Locked, clear, count_attempt, lock_now
 from kiosk.citizens.models import Citizen
 from kiosk.pii import vault
 
@@ -70,13 +70,7 @@ class WrongCredentials(Exception):
 
     def __init__(self, attempts_left: int) -> None:
         message: str = _("Số điện thoại hoặc mã PIN không đúng.")
-        if attempts_left == 0:
-            message += " " + _(
-                "Đã hết lượt thử: lần thử tiếp theo sẽ tạm khoá số điện thoại này "
-                "%(minutes)d phút.",
-                minutes=PIN_POLICY.lock_s // 60,
-            )
-        elif attempts_left <= WARN_FROM_ATTEMPTS_LEFT:
+        if 0 < attempts_left <= WARN_FROM_ATTEMPTS_LEFT:
             message += " " + _(
                 "Còn %(left)d lần thử; sai nữa thì số điện thoại này bị tạm khoá %(minutes)d phút.",
                 left=attempts_left,
@@ -151,7 +145,8 @@ def authenticate_citizen(session: Session, phone: str, pin: str, now: dt.datetim
     """Return the citizen whose phone and PIN these are, or raise `WrongCredentials`.
 
     The attempt is counted first (`kiosk.auth.throttles.Locked` when the phone's throttle is
-    locked, even for the right PIN) and the counter cleared on success.
+    locked, even for the right PIN) and the counter cleared on success. A wrong PIN on the last
+    try locks the phone at once and raises `Locked` too, for any phone number, known or not.
     """
     key = pin_throttle_key(phone)
     attempts_left = count_attempt(session, key, PIN_POLICY, now)
@@ -160,6 +155,9 @@ def authenticate_citizen(session: Session, phone: str, pin: str, now: dt.datetim
     # Always one Argon2 verification, so an unknown phone costs the same time as a wrong PIN.
     matches = pin_matches(stored if stored is not None else _dummy_pin_hash(), pin)
     if citizen is None or stored is None or not matches:
+        if attempts_left == 0:
+            # The last try, and wrong: locked now, and said so now.
+            raise Locked(lock_now(session, key, PIN_POLICY, now))
         raise WrongCredentials(attempts_left)
     clear(session, key)
     if PIN_HASHER.check_needs_rehash(stored):
