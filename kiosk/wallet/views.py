@@ -18,6 +18,8 @@ from kiosk.wallet.account_qr import encode_account_qr, mask_phone, render_accoun
 from kiosk.wallet.history import history_page, receipt
 from kiosk.wallet.history_query import (
     DIRECTION_LABELS,
+    PARAMETER_LABELS,
+    QUERY_VALUE_LENGTH_MAX_CHARS,
     Direction,
     InvalidHistoryQuery,
     parse_history_query,
@@ -34,8 +36,20 @@ def utc_now() -> dt.datetime:
 
 @blueprint.errorhandler(InvalidHistoryQuery)
 def refuse_history_query(error: InvalidHistoryQuery) -> tuple[str, int]:
-    page = render_template("wallet/invalid_query.html", message=error.message)
+    # The filter form again, as it was sent: one wrong date must not wipe the other choices.
+    sent = request.args
+    page = render_template(
+        "wallet/invalid_query.html",
+        message=error.message,
+        directions=_directions(),
+        kinds=KINDS,
+        sent={name: sent.get(name, "")[:QUERY_VALUE_LENGTH_MAX_CHARS] for name in PARAMETER_LABELS},
+    )
     return page, 400
+
+
+def _directions() -> list[tuple[Direction, str]]:
+    return [(direction, DIRECTION_LABELS[direction]) for direction in Direction]
 
 
 @blueprint.get("/vi")
@@ -64,7 +78,7 @@ def history() -> str:
         # Not "page": base.html imports its page macros under that name.
         history_page=found,
         kinds=KINDS,
-        directions=[(direction, DIRECTION_LABELS[direction]) for direction in Direction],
+        directions=_directions(),
     )
 
 

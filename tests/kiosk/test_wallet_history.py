@@ -398,3 +398,22 @@ def test_bad_query_parameters_are_refused_in_vietnamese(
 def test_every_code_that_moves_a_citizens_money_has_its_kind(code: str, kind: str) -> None:
     """The codes the product's own operations post on a wallet: none is "Giao dịch khác"."""
     assert KIND_OF_CODE[code].key == kind
+
+
+def test_a_refused_query_gives_the_form_back_as_it_was_sent(
+    citizen_client: FlaskClient,
+) -> None:
+    """One wrong date does not wipe the other choices: the form comes back filled in."""
+    response = citizen_client.get(
+        "/vi/lich-su?direction=out&kind=withdrawal&from=31/02/2025&to=2025-03-10"
+    )
+    assert response.status_code == 400
+    page = html_lib.unescape(response.get_data(as_text=True))
+    assert "“Từ ngày” không phải là một ngày đúng" in page
+    assert '<option value="out" selected>' in page
+    assert '<option value="withdrawal" selected>' in page
+    assert 'name="from" placeholder="ngày/tháng/năm" value="31/02/2025"' in page
+    assert 'name="to" placeholder="ngày/tháng/năm" value="2025-03-10"' in page
+    # Sent again with the date put right, the history shows.
+    fixed = citizen_client.get("/vi/lich-su?direction=out&kind=withdrawal&from=2025-02-28")
+    assert fixed.status_code == 200
