@@ -69,7 +69,7 @@ def _known(column: str, values: type[enum.StrEnum]) -> str:
 
 
 class PostOffice(Base):
-    """A commune post office point (điểm bưu điện văn hoá xã) where agents serve citizens."""
+    """A commune post office point (điểm bưu điện văn hóa xã) where agents serve citizens."""
 
     __tablename__ = "post_offices"
     __table_args__ = (

@@ -40,7 +40,7 @@ DEMO_BILLERS = [
 ]
 DEMO_STALL = ("DEMXCH23", "Rau sạch bà Mai (demo)")
 OPENING_FLOAT_VND = 20_000_000
-DEMO_POST_OFFICE = ("BD00226", "Bưu điện văn hoá xã Văn Miếu (demo)")
+DEMO_POST_OFFICE = ("BD00226", "Bưu điện văn hóa xã Văn Miếu (demo)")
 # Counter staff. Demo only: the password and the TOTP secret are published in the README, so
 # that a newcomer can sign in at once (any authenticator app, or pyotp, makes the codes).
 DEMO_STAFF_PASSWORD = "quay-demo-2026"  # noqa: S105 - published demo credential

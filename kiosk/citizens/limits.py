@@ -145,7 +145,7 @@ def check_outgoing(
             LimitKind.UNVERIFIED,
             _(
                 "Tài khoản của bạn chưa được xác minh nên chưa rút tiền hoặc thanh toán được "
-                "(vẫn nhận tiền bình thường). Hãy mang căn cước công dân đến bưu điện văn hoá xã "
+                "(vẫn nhận tiền bình thường). Hãy mang căn cước công dân đến bưu điện văn hóa xã "
                 "để nhân viên xác minh."
             ),
             0,

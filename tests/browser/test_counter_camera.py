@@ -84,7 +84,7 @@ def _prepare_counter(app: Flask) -> Counter:
         post_office = staff.create_post_office(
             db,
             code="BD" + secrets.token_hex(3).upper(),
-            name="Bưu điện văn hoá xã Văn Miếu",
+            name="Bưu điện văn hóa xã Văn Miếu",
             commune_code=COMMUNE_CODE,
             opens_minute=0,
             closes_minute=24 * 60,

@@ -117,7 +117,7 @@ def test_an_unverified_account_cannot_send_money_at_all(session: Session) -> Non
     assert refused.value.kind is LimitKind.UNVERIFIED
     assert refused.value.allowed_vnd == 0
     assert "chưa được xác minh" in refused.value.message
-    assert "mang căn cước công dân đến bưu điện văn hoá xã" in refused.value.message
+    assert "mang căn cước công dân đến bưu điện văn hóa xã" in refused.value.message
 
 
 def test_one_transaction_at_most_the_transaction_limit(wallet: Wallet) -> None:
