@@ -66,6 +66,9 @@ def test_withdrawal_code_reserves_money_and_shows_a_scannable_signed_qr(
     page = client.get("/rut-tien")
     assert page.status_code == 200
     assert "1.500.000\u00a0₫" in page.text
+    # 2.000.000 ₫ is more than the wallet holds: its button is off, and the page says why.
+    assert re.search(r'value="2000000" class="amount-choice"\s+disabled', page.text)
+    assert "Số tiền bị mờ là lớn hơn số dư có thể rút." in page.text
     response = client.post("/rut-tien", data={"so_tien": "500.000"})
     assert response.status_code == 303
     record = the_code(app, citizen.id)
