@@ -183,8 +183,7 @@ def _scanned(text: str, via: str, now: dt.datetime) -> Any:
     # swapped, so a text that reads as nothing is read once more with its case swapped back.
     readings = [text] if text.swapcase() == text else [text, text.swapcase()]
     session = get_session()
-    unreadable: counter.CodeRefused | None = None
-    for reading in readings:
+    for index, reading in enumerate(readings):
         try:
             citizen_id = parse_account_qr(reading, secret_key=current_app.config["SECRET_KEY"])
         except AccountQrError:
@@ -193,15 +192,11 @@ def _scanned(text: str, via: str, now: dt.datetime) -> Any:
             return redirect(url_for("counter.cash_in", nguoi_dan=citizen_id), code=303)
         try:
             record = counter.read_token(session, reading, now, max_age_s=tokens.CODE_AGE_MAX_S)
-        except counter.CodeRefused as refusal:
-            if refusal.reason is not counter.Refusal.UNREADABLE:
-                return _refused(now, refusal)
-            unreadable = unreadable or refusal
-        else:
             break
-    else:
-        assert unreadable is not None
-        return _refused(now, unreadable)
+        except counter.CodeRefused as refusal:
+            last = index == len(readings) - 1
+            if refusal.reason is not counter.Refusal.UNREADABLE or last:
+                return _refused(now, refusal)
     agent = current_agent()
     audit.record(
         session,

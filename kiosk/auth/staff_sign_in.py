@@ -398,7 +398,7 @@ class StaffSignIn(Generic[MemberT]):
             errors,
             status,
             secret=totp.grouped(secret),
-            setup_link=totp.provisioning_uri(secret, member.username, issuer=self.totp_issuer),
+            setup_link=self._setup_uri(member, secret),
             username=member.username,
         )
 
@@ -412,8 +412,11 @@ class StaffSignIn(Generic[MemberT]):
         ):
             abort(404)
         secret = totp.decrypt_secret(member.totp_secret_ciphertext)
-        uri = totp.provisioning_uri(secret, member.username, issuer=self.totp_issuer)
-        return Response(totp.qr_png(uri), mimetype="image/png")
+        return Response(totp.qr_png(self._setup_uri(member, secret)), mimetype="image/png")
+
+    def _setup_uri(self, member: MemberT, secret: str) -> str:
+        """What the QR code holds and the same-phone link opens."""
+        return totp.provisioning_uri(secret, member.username, issuer=self.totp_issuer)
 
     def sign_out_view(self) -> BaseResponse:
         db = get_session()

@@ -306,9 +306,7 @@ def _two_factor_page(secret: str | None, errors: Mapping[str, str], status: int 
         "citizens/two_factor.html",
         enabled=secret is None,
         secret=None if secret is None else totp.grouped(secret),
-        setup_link=(
-            None if secret is None else totp.provisioning_uri(secret, current_citizen().phone)
-        ),
+        setup_link=None if secret is None else _setup_uri(secret),
         errors=errors,
     )
     return page, status
@@ -321,8 +319,13 @@ def two_factor_qr() -> Response:
     secret = _pending_secret(create=False)
     if secret is None or two_factor.is_enabled(citizen):
         abort(404)
-    png = totp.qr_png(totp.provisioning_uri(secret, citizen.phone))
+    png = totp.qr_png(_setup_uri(secret))
     return Response(png, mimetype="image/png")
+
+
+def _setup_uri(secret: str) -> str:
+    """What the QR code holds and the same-phone link opens: the signed-in citizen's account."""
+    return totp.provisioning_uri(secret, current_citizen().phone)
 
 
 @blueprint.post("/tai-khoan/xac-thuc-hai-buoc/tat")

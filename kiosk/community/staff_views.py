@@ -177,18 +177,8 @@ def _place_names(db: Session, people: Sequence[Official]) -> dict[int, str]:
     """Each official's commune or province by name (one query for each kind of place)."""
     communes = {person.commune_code for person in people if person.commune_code}
     provinces = {person.province_code for person in people if person.province_code}
-    commune_names = {
-        code: name
-        for code, name in db.execute(
-            select(Commune.code, Commune.name).where(Commune.code.in_(communes))
-        )
-    }
-    province_names = {
-        code: name
-        for code, name in db.execute(
-            select(Province.code, Province.name).where(Province.code.in_(provinces))
-        )
-    }
+    commune_names = _names(db, Commune, communes)
+    province_names = _names(db, Province, provinces)
     names: dict[int, str] = {}
     for person in people:
         if person.commune_code:
@@ -196,6 +186,11 @@ def _place_names(db: Session, people: Sequence[Official]) -> dict[int, str]:
         elif person.province_code:
             names[person.id] = province_names.get(person.province_code, person.province_code)
     return names
+
+
+def _names(db: Session, place: type[Commune | Province], codes: set[str]) -> dict[str, str]:
+    query = select(place.code, place.name).where(place.code.in_(codes))
+    return {code: name for code, name in db.execute(query)}
 
 
 def _detail_page(member: Official, errors: Mapping[str, str], status: int = 200) -> Page:

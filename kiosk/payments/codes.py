@@ -101,15 +101,16 @@ def withdrawal_clearing_account(session: Session) -> int:
 
 def parse_amount(raw: str) -> int:
     """A typed amount in whole đồng, as `parse_vnd` reads it ("1.500.000", "500.000 ₫")."""
-    if not raw.strip():
+    typed = raw.strip()
+    if not typed:
         raise CodeRefused("amount_missing", _("Hãy nhập số tiền, ví dụ 500.000."))
-    amount = parse_vnd(raw)
-    negative = raw.strip()[:1] in ("-", "\u2212") and parse_vnd(raw.strip()[1:]) is not None
-    if (amount is not None and amount <= 0) or negative:
-        # "-50000" is a whole number too, just not one that can be paid.
-        raise CodeRefused("amount_not_positive", _("Số tiền phải lớn hơn 0."))
+    # "-50000" is a whole number too, just not one that can be paid.
+    negative = typed[0] in ("-", "\u2212")
+    amount = parse_vnd(typed[1:] if negative else typed)
     if amount is None:
         raise CodeRefused("amount_not_number", _("Số tiền phải là một số nguyên, ví dụ 500.000."))
+    if negative or amount <= 0:
+        raise CodeRefused("amount_not_positive", _("Số tiền phải lớn hơn 0."))
     if amount > TRANSFER_AMOUNT_MAX_VND:
         # A slip of the keyboard, not an amount: said as such, not as a rule it also breaks.
         raise CodeRefused("amount_too_large", _("Số tiền quá lớn. Hãy kiểm tra lại số đã nhập."))

@@ -14,8 +14,9 @@
   var sinceRefresh = 0;
   var busy = false;
   var timer;
+  var fetches = Boolean(window.fetch && window.DOMParser && window.Promise);
 
-  if (!window.fetch || !window.DOMParser) {
+  if (!fetches) {
     // An old browser: reload as the page does without JavaScript.
     window.setTimeout(function () { window.location.reload(); }, refreshSeconds * 1000);
   }
@@ -94,7 +95,7 @@
     var minutes = Math.floor(left / 60), seconds = left % 60;
     node.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
     sinceRefresh += 1;
-    if (window.fetch && window.DOMParser && !busy && (sinceRefresh >= refreshSeconds || left === 0)) {
+    if (fetches && !busy && (sinceRefresh >= refreshSeconds || left === 0)) {
       refresh();
     }
   }
