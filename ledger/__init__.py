@@ -4,8 +4,12 @@ Design
 ------
 Money is an integer number of đồng. Every movement is a *transfer* from one debit account to one
 credit account for one positive amount, so each row balances by construction (the model of
-TigerBeetle). A business operation of several legs — a payout with its fee and the agent's
-commission — is a *batch* of linked transfers applied by one call, all or nothing.
+TigerBeetle). A posted transfer may carry a third leg, a *fee leg*: the debit account then pays
+the amount and a fee, the credit account receives the amount and a fee account the fee — three
+legs that sum to zero, in one row with one idempotency key, so that a payment with its fee costs
+one transfer, not two. A business operation of several transfers — a payout, the fee on it and
+the agent's commission out of that fee — is a *batch* of linked transfers applied by one call, all
+or nothing.
 
 Each account has running totals in a balance row: debits and credits, posted and pending. Balance
 rules are flags on the account (a wallet's debits may not exceed its credits; a drawer's credits may

@@ -41,15 +41,19 @@ def transfer_digest(
     reverses_id: uuid.UUID | None,
     expires_at: dt.datetime | None,
     created_at: dt.datetime,
+    fee_account_id: int | None = None,
+    fee_amount: int | None = None,
 ) -> bytes:
     """Digest of a transfer's requested content: SHA-256 of `DIGEST_VERSION`, a zero byte, and
     the fields below as text joined by `FIELD_SEPARATOR` — UUIDs as 32 hex digits, times as
     microseconds since the Unix epoch, numbers in decimal, and an absent field as nothing.
 
     Resolutions and reversals name their accounts and amount through the transfer they refer to
-    (whose own digest covers them), so those three fields are None for them here.
+    (whose own digest covers them), so those three fields are None for them here. A fee leg adds
+    its account and amount as two more fields; a transfer without one has the digest it had
+    before fee legs existed.
     """
-    fields = (
+    fields: tuple[str, ...] = (
         transfer_id.hex,
         idempotency_key,
         batch_id.hex,
@@ -64,6 +68,11 @@ def transfer_digest(
         "" if expires_at is None else str(epoch_microseconds(expires_at)),
         str(epoch_microseconds(created_at)),
     )
+    if fee_account_id is not None or fee_amount is not None:
+        fields += (
+            "" if fee_account_id is None else str(fee_account_id),
+            "" if fee_amount is None else str(fee_amount),
+        )
     payload = FIELD_SEPARATOR.join(fields).encode("utf-8")
     return hashlib.sha256(DIGEST_PREFIX + payload).digest()
 

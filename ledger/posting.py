@@ -37,14 +37,15 @@ from ledger.chain import chain_step, transfer_digest
 from ledger.schema import (
     IDEMPOTENCY_KEY_LENGTH_MAX,
     MEMO_LENGTH_MAX,
-    PHASE_DELTAS,
     Account,
     AccountBalance,
     OpenReservation,
     Phase,
+    Side,
     Transfer,
     balances_table,
     reservations_table,
+    side_movement,
     transfers_table,
 )
 
@@ -80,7 +81,13 @@ def transfer_id_at(moment: dt.datetime, low_bits: int) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """Move `amount` from the debit account to the credit account at once."""
+    """Move `amount` from the debit account to the credit account at once.
+
+    With a fee leg (`fee_account_id` and `fee_amount`), the debit account also pays `fee_amount`
+    to the fee account, in the same transfer: one row, one idempotency key, one entry in each of
+    the three accounts' chains. A payment and its fee so cost little more than the payment, and a
+    hot fee account takes no second transfer per payment.
+    """
 
     key: str
     debit_account_id: int
@@ -88,6 +95,8 @@ class Post:
     amount: int
     code: str
     memo: str = ""
+    fee_account_id: int | None = None
+    fee_amount: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,10 @@ class TransferResult:
     created_at: dt.datetime
     debit_balance_after: int
     credit_balance_after: int
+    # The fee leg, if the transfer has one (see `Post`).
+    fee_account_id: int | None = None
+    fee_amount: int | None = None
+    fee_balance_after: int | None = None
     # True when the idempotency key had already been applied and this is the stored original.
     replayed: bool = False
 
@@ -169,6 +182,8 @@ class _Prepared:
     reverses_id: uuid.UUID | None
     expires_at: dt.datetime | None
     digest: bytes
+    fee_account_id: int | None = None
+    fee_amount: int | None = None
 
 
 # --- Validation ---------------------------------------------------------------------------------
@@ -198,6 +213,18 @@ def _check_account_pair(debit: object, credit: object) -> None:
         raise errors.InvalidTransfer("a transfer needs two different accounts")
 
 
+def _check_fee_leg(request: Post) -> None:
+    if request.fee_account_id is None or request.fee_amount is None:
+        raise errors.InvalidTransfer("a fee leg needs both its account and its amount")
+    _check_account_pair(request.debit_account_id, request.fee_account_id)
+    if request.fee_account_id == request.credit_account_id:
+        raise errors.InvalidTransfer("a fee leg needs an account of its own")
+    if isinstance(request.fee_amount, bool) or not isinstance(request.fee_amount, int):
+        raise errors.InvalidTransfer("fee must be a whole number of đồng")
+    if not 0 < request.fee_amount <= TRANSFER_AMOUNT_MAX_VND:
+        raise errors.InvalidTransfer(f"fee must be between 1 and {TRANSFER_AMOUNT_MAX_VND} đồng")
+
+
 def _validate(request: TransferRequest) -> None:
     _check_key(request.key)
     if not isinstance(request.code, str) or not CODE_PATTERN.fullmatch(request.code):
@@ -207,6 +234,10 @@ def _validate(request: TransferRequest) -> None:
     if isinstance(request, Post | Reserve):
         _check_account_pair(request.debit_account_id, request.credit_account_id)
         _check_amount(request.amount)
+    if isinstance(request, Post) and (
+        request.fee_account_id is not None or request.fee_amount is not None
+    ):
+        _check_fee_leg(request)
     if isinstance(request, Reserve) and request.timeout_s is not None:
         timeout = request.timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int):
@@ -243,7 +274,7 @@ def _prepare(
     prepared = []
     for request in requests:
         transfer_id = new_transfer_id(now)
-        debit = credit = amount = None
+        debit = credit = amount = fee_account = fee_amount = None
         pending_id = reverses_id = None
         expires_at = None
         phase: Phase
@@ -254,6 +285,7 @@ def _prepare(
                 request.credit_account_id,
                 request.amount,
             )
+            fee_account, fee_amount = request.fee_account_id, request.fee_amount
         elif isinstance(request, Reserve):
             phase = Phase.PENDING
             debit, credit, amount = (
@@ -283,6 +315,8 @@ def _prepare(
             reverses_id=reverses_id,
             expires_at=expires_at,
             created_at=now,
+            fee_account_id=fee_account,
+            fee_amount=fee_amount,
         )
         prepared.append(
             _Prepared(
@@ -296,6 +330,8 @@ def _prepare(
                 reverses_id,
                 expires_at,
                 digest,
+                fee_account,
+                fee_amount,
             )
         )
     return prepared
@@ -311,8 +347,20 @@ def _matches(request: TransferRequest, row: Transfer) -> bool:
         return (
             row.phase == Phase.POSTED
             and row.reverses_id is None
-            and (row.debit_account_id, row.credit_account_id, row.amount)
-            == (request.debit_account_id, request.credit_account_id, request.amount)
+            and (
+                row.debit_account_id,
+                row.credit_account_id,
+                row.amount,
+                row.fee_account_id,
+                row.fee_amount,
+            )
+            == (
+                request.debit_account_id,
+                request.credit_account_id,
+                request.amount,
+                request.fee_account_id,
+                request.fee_amount,
+            )
         )
     if isinstance(request, Reserve):
         timeout = (
@@ -355,6 +403,9 @@ def result_from_row(row: Transfer, *, replayed: bool = False) -> TransferResult:
         created_at=row.created_at,
         debit_balance_after=row.debit_balance_after,
         credit_balance_after=row.credit_balance_after,
+        fee_account_id=row.fee_account_id,
+        fee_amount=row.fee_amount,
+        fee_balance_after=row.fee_balance_after,
         replayed=replayed,
     )
 
@@ -544,7 +595,13 @@ def _apply_postgresql(
         }
         for p in prepared
     ]
-    batch = json.dumps({"batch_id": str(batch_id), "created_at": now.isoformat(), "items": payload})
+    for item, p in zip(payload, prepared, strict=True):
+        if p.fee_account_id is not None:
+            item |= {"fee_account": p.fee_account_id, "fee_amount": p.fee_amount}
+    head: dict[str, Any] = {"batch_id": str(batch_id), "created_at": now.isoformat()}
+    if any(p.fee_account_id is not None or p.reverses_id is not None for p in prepared):
+        head["fees"] = True  # ledger_apply reads fee legs only when told there may be some
+    batch = json.dumps({**head, "items": payload})
     try:
         answer = _call_ledger_apply(driver, batch, now)
     except DBAPIError as error:
@@ -552,9 +609,16 @@ def _apply_postgresql(
     if answer.get("replay"):
         return None
     results = []
-    for p, (debit, credit, amount, debit_after, credit_after) in zip(
-        prepared, answer["results"], strict=True
-    ):
+    for p, (
+        debit,
+        credit,
+        amount,
+        debit_after,
+        credit_after,
+        fee_account,
+        fee_amount,
+        fee_after,
+    ) in zip(prepared, answer["results"], strict=True):
         results.append(
             TransferResult(
                 id=p.id,
@@ -572,6 +636,9 @@ def _apply_postgresql(
                 created_at=now,
                 debit_balance_after=debit_after,
                 credit_balance_after=credit_after,
+                fee_account_id=fee_account,
+                fee_amount=fee_amount,
+                fee_balance_after=fee_after,
             )
         )
     return results
@@ -707,6 +774,26 @@ class _Totals:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Sides:
+    """The (account, shard) of each side of a transfer, and what it moves."""
+
+    debit: tuple[int, int]
+    credit: tuple[int, int]
+    amount: int
+    fee: tuple[int, int] | None = None
+    fee_amount: int | None = None
+
+    def named(self) -> list[tuple[Side, tuple[int, int]]]:
+        sides: list[tuple[Side, tuple[int, int]]] = [("debit", self.debit), ("credit", self.credit)]
+        if self.fee is not None:
+            sides.append(("fee", self.fee))
+        return sides
+
+    def each(self) -> list[tuple[int, int]]:
+        return [side for _, side in self.named()]
+
+
 def _shard_for(transfer_id: uuid.UUID, shard_count: int) -> int:
     return transfer_id.int % shard_count if shard_count > 1 else 0
 
@@ -733,11 +820,14 @@ def _apply_portable(
         ).all()
         reservations = {row.pending_id: row for row in rows}
 
-    # 2. The two sides of every transfer.
+    # 2. The sides of every transfer: its two accounts, and its fee account if it has one.
     reversed_ids = [p.reverses_id for p in prepared if p.reverses_id is not None]
     originals = _originals(session, reversed_ids)
     new_account_ids = {
-        a for p in prepared for a in (p.debit_account_id, p.credit_account_id) if a is not None
+        a
+        for p in prepared
+        for a in (p.debit_account_id, p.credit_account_id, p.fee_account_id)
+        if a is not None
     }
     shard_counts: dict[int, int] = {
         account_id: count
@@ -745,7 +835,7 @@ def _apply_portable(
             select(Account.id, Account.shard_count).where(Account.id.in_(new_account_ids))
         )
     }
-    legs: list[tuple[int, int, int, int, int]] = []
+    sides_of: list[_Sides] = []
     for p in prepared:
         if p.pending_id is not None:
             reservation = reservations.get(p.pending_id)
@@ -757,44 +847,43 @@ def _apply_portable(
                 and reservation.expires_at <= now
             ):
                 raise errors.PendingExpired(p.pending_id)
-            legs.append(
-                (
-                    reservation.debit_account_id,
-                    reservation.debit_shard,
-                    reservation.credit_account_id,
-                    reservation.credit_shard,
+            sides_of.append(
+                _Sides(
+                    (reservation.debit_account_id, reservation.debit_shard),
+                    (reservation.credit_account_id, reservation.credit_shard),
                     reservation.amount,
                 )
             )
         elif p.reverses_id is not None:
             original = originals[p.reverses_id]
-            legs.append(
-                (
-                    original.credit_account_id,
-                    original.credit_shard,
-                    original.debit_account_id,
-                    original.debit_shard,
+            fee = None
+            if original.fee_account_id is not None:
+                assert original.fee_shard is not None
+                fee = (original.fee_account_id, original.fee_shard)
+            sides_of.append(
+                _Sides(
+                    (original.credit_account_id, original.credit_shard),
+                    (original.debit_account_id, original.debit_shard),
                     original.amount,
+                    fee,
+                    original.fee_amount,
                 )
             )
         else:
             assert p.debit_account_id is not None and p.credit_account_id is not None
             assert p.amount is not None
-            for account_id in (p.debit_account_id, p.credit_account_id):
-                if account_id not in shard_counts:
+            accounts = (p.debit_account_id, p.credit_account_id, p.fee_account_id)
+            for account_id in accounts:
+                if account_id is not None and account_id not in shard_counts:
                     raise errors.AccountNotFound(account_id)
-            legs.append(
-                (
-                    p.debit_account_id,
-                    _shard_for(p.id, shard_counts[p.debit_account_id]),
-                    p.credit_account_id,
-                    _shard_for(p.id, shard_counts[p.credit_account_id]),
-                    p.amount,
-                )
+            debit, credit, fee_account = (
+                None if a is None else (a, _shard_for(p.id, shard_counts[a])) for a in accounts
             )
+            assert debit is not None and credit is not None
+            sides_of.append(_Sides(debit, credit, p.amount, fee_account, p.fee_amount))
 
     # 3. Balance rows, locked in (account, shard) order.
-    wanted = sorted({(d, ds) for d, ds, _, _, _ in legs} | {(c, cs) for _, _, c, cs, _ in legs})
+    wanted = sorted({side for sides in sides_of for side in sides.each()})
     balance_rows = session.execute(
         select(balances_table)
         .where(tuple_(AccountBalance.account_id, AccountBalance.shard).in_(wanted))
@@ -828,46 +917,61 @@ def _apply_portable(
     # 4. Apply in memory, in order; refuse before anything is written.
     transfer_rows: list[dict[str, Any]] = []
     results: list[TransferResult] = []
-    for p, (debit, debit_shard, credit, credit_shard, amount) in zip(prepared, legs, strict=True):
-        posted, pending = PHASE_DELTAS[p.phase]
-        debit_totals = totals[(debit, debit_shard)]
-        credit_totals = totals[(credit, credit_shard)]
-        debit_totals.debits_posted += posted * amount
-        debit_totals.debits_pending += pending * amount
-        credit_totals.credits_posted += posted * amount
-        credit_totals.credits_pending += pending * amount
-        for account_id, side in ((debit, debit_totals), (credit, credit_totals)):
-            if side.breaks_rule():
+    for p, sides in zip(prepared, sides_of, strict=True):
+        reversal = p.reverses_id is not None
+        touched: list[tuple[int, _Totals]] = []
+        for name, (account_id, shard) in sides.named():
+            side_totals = totals[(account_id, shard)]
+            on_debits, posted, pending = side_movement(
+                name, p.phase, sides.amount, sides.fee_amount, reversal
+            )
+            if on_debits:
+                side_totals.debits_posted += posted
+                side_totals.debits_pending += pending
+            else:
+                side_totals.credits_posted += posted
+                side_totals.credits_pending += pending
+            touched.append((account_id, side_totals))
+        for account_id, side_totals in touched:
+            if side_totals.breaks_rule():
                 raise errors.InsufficientFunds(account_id)
-            side.entry_count += 1
-            side.head_hash = chain_step(side.head_hash, p.digest)
-        debit_after = debit_totals.credits_posted - debit_totals.debits_posted
-        credit_after = credit_totals.credits_posted - credit_totals.debits_posted
-        transfer_rows.append(
-            {
-                "id": p.id,
-                "idempotency_key": p.request.key,
-                "batch_id": batch_id,
-                "phase": p.phase.value,
-                "code": p.request.code,
-                "memo": p.request.memo,
-                "debit_account_id": debit,
-                "debit_shard": debit_shard,
-                "credit_account_id": credit,
-                "credit_shard": credit_shard,
-                "amount": amount,
-                "pending_id": p.pending_id,
-                "reverses_id": p.reverses_id,
-                "expires_at": p.expires_at,
-                "created_at": now,
-                "debit_seq": debit_totals.entry_count,
-                "debit_hash": debit_totals.head_hash,
-                "debit_balance_after": debit_after,
-                "credit_seq": credit_totals.entry_count,
-                "credit_hash": credit_totals.head_hash,
-                "credit_balance_after": credit_after,
-            }
-        )
+            side_totals.entry_count += 1
+            side_totals.head_hash = chain_step(side_totals.head_hash, p.digest)
+        after = [t.credits_posted - t.debits_posted for _, t in touched]
+        row = {
+            "id": p.id,
+            "idempotency_key": p.request.key,
+            "batch_id": batch_id,
+            "phase": p.phase.value,
+            "code": p.request.code,
+            "memo": p.request.memo,
+            "debit_account_id": sides.debit[0],
+            "debit_shard": sides.debit[1],
+            "credit_account_id": sides.credit[0],
+            "credit_shard": sides.credit[1],
+            "amount": sides.amount,
+            "pending_id": p.pending_id,
+            "reverses_id": p.reverses_id,
+            "expires_at": p.expires_at,
+            "created_at": now,
+            "fee_account_id": None,
+            "fee_shard": None,
+            "fee_amount": None,
+            "fee_seq": None,
+            "fee_hash": None,
+            "fee_balance_after": None,
+        }
+        fee_after = None
+        for (name, (account_id, shard)), (_, side_totals), balance_after in zip(
+            sides.named(), touched, after, strict=True
+        ):
+            if name == "fee":
+                row.update(fee_account_id=account_id, fee_shard=shard, fee_amount=sides.fee_amount)
+                fee_after = balance_after
+            row[f"{name}_seq"] = side_totals.entry_count
+            row[f"{name}_hash"] = side_totals.head_hash
+            row[f"{name}_balance_after"] = balance_after
+        transfer_rows.append(row)
         results.append(
             TransferResult(
                 id=p.id,
@@ -876,15 +980,18 @@ def _apply_portable(
                 phase=p.phase,
                 code=p.request.code,
                 memo=p.request.memo,
-                debit_account_id=debit,
-                credit_account_id=credit,
-                amount=amount,
+                debit_account_id=sides.debit[0],
+                credit_account_id=sides.credit[0],
+                amount=sides.amount,
                 pending_id=p.pending_id,
                 reverses_id=p.reverses_id,
                 expires_at=p.expires_at,
                 created_at=now,
-                debit_balance_after=debit_after,
-                credit_balance_after=credit_after,
+                debit_balance_after=after[0],
+                credit_balance_after=after[1],
+                fee_account_id=None if sides.fee is None else sides.fee[0],
+                fee_amount=sides.fee_amount,
+                fee_balance_after=fee_after,
             )
         )
 

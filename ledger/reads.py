@@ -9,15 +9,36 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from ledger import errors
 from ledger.accounts import DEBIT_NORMAL_KINDS
-from ledger.schema import Account, AccountBalance, AccountKind, OpenReservation, Phase, Transfer
+from ledger.schema import (
+    SIDES,
+    Account,
+    AccountBalance,
+    AccountKind,
+    OpenReservation,
+    Phase,
+    Side,
+    Transfer,
+)
 
 STATEMENT_PAGE_SIZE_MAX = 200
 TRIAL_BALANCE_ROWS_MAX = 100_000
@@ -187,14 +208,18 @@ def statement_of_shard(
     sides = []
     reservation = aliased(Transfer)
     resolution = aliased(Transfer)
-    for side, other in (("debit", "credit"), ("credit", "debit")):
-        if only.direction == ("in" if side == "debit" else "out"):
+    for side in SIDES:
+        if only.direction == ("in" if side == "debit" else "out") and side != "fee":
             continue
         seq = getattr(Transfer, f"{side}_seq")
         condition = and_(
             getattr(Transfer, f"{side}_account_id") == account.id,
             getattr(Transfer, f"{side}_shard") == shard,
         )
+        if side == "fee" and only.direction is not None:
+            # A fee comes in, and goes back out only in a reversal.
+            reversal = Transfer.reverses_id.is_not(None)
+            condition = and_(condition, reversal if only.direction == "out" else ~reversal)
         if before is not None:
             condition = and_(condition, seq < before)
         if only.codes is not None:
@@ -224,6 +249,7 @@ def statement_of_shard(
             condition = and_(condition, Transfer.created_at >= only.created_from)
         if only.created_until is not None:
             condition = and_(condition, Transfer.created_at < only.created_until)
+        counterparty, moved, on_debits = _side_columns(side)
         query: Select[tuple[object, ...]] = (
             select(
                 Transfer.id,
@@ -232,12 +258,12 @@ def statement_of_shard(
                 Transfer.phase,
                 Transfer.code,
                 Transfer.memo,
-                getattr(Transfer, f"{other}_account_id").label("counterparty"),
-                Transfer.amount,
+                counterparty.label("counterparty"),
+                moved.label("amount"),
                 getattr(Transfer, f"{side}_balance_after").label("balance_after"),
                 Transfer.pending_id,
                 Transfer.reverses_id,
-                literal(side).label("side"),
+                on_debits.label("on_debits"),
             )
             .where(condition)
             .order_by(seq.desc())
@@ -248,7 +274,7 @@ def statement_of_shard(
     rows = session.execute(select(combined).order_by(combined.c.seq.desc()).limit(limit + 1)).all()
     lines = []
     for row in rows[:limit]:
-        amount = -row.amount if row.side == "debit" else row.amount
+        amount = -row.amount if row.on_debits else row.amount
         lines.append(
             StatementLine(
                 transfer_id=row.id,
@@ -267,6 +293,26 @@ def statement_of_shard(
         )
     next_before = lines[-1].seq if len(rows) > limit else None
     return StatementPage(lines=lines, next_before=next_before)
+
+
+def _side_columns(side: Side) -> tuple[Any, Any, Any]:
+    """For a statement's lines on `side` of their transfers: the counterparty, the amount the
+    line moves and whether it moves the account's debits (see `ledger.schema.side_movement`)."""
+    reversal = Transfer.reverses_id.is_not(None)
+    with_fee = Transfer.fee_amount.is_not(None)
+    if side == "fee":
+        # The fee account's counterparty is the payer: the debit account, or in a reversal
+        # the credit account (the original's debit account), which the fee goes back to.
+        payer = case((reversal, Transfer.credit_account_id), else_=Transfer.debit_account_id)
+        return payer, Transfer.fee_amount, case((reversal, true()), else_=false())
+    if side == "debit":
+        fee_here = and_(with_fee, ~reversal)
+        counterparty = Transfer.credit_account_id
+    else:
+        fee_here = and_(with_fee, reversal)
+        counterparty = Transfer.debit_account_id
+    moved = Transfer.amount + case((fee_here, Transfer.fee_amount), else_=0)
+    return counterparty, moved, literal(side == "debit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,17 +378,16 @@ def balance_as_of(session: Session, account_id: int, at: dt.datetime) -> int:
         raise errors.AccountNotFound(account_id)
     moved_posted = Transfer.phase.in_([Phase.POSTED.value, Phase.POST_PENDING.value])
     in_time = Transfer.created_at <= at
-    credits = session.scalar(
-        select(func.coalesce(func.sum(Transfer.amount), 0)).where(
-            Transfer.credit_account_id == account_id, moved_posted, in_time
+    net = 0
+    for side in SIDES:
+        _counterparty, moved, on_debits = _side_columns(side)
+        signed = case((on_debits, -moved), else_=moved)
+        total = session.scalar(
+            select(func.coalesce(func.sum(signed), 0)).where(
+                getattr(Transfer, f"{side}_account_id") == account_id, moved_posted, in_time
+            )
         )
-    )
-    debits = session.scalar(
-        select(func.coalesce(func.sum(Transfer.amount), 0)).where(
-            Transfer.debit_account_id == account_id, moved_posted, in_time
-        )
-    )
-    net = int(credits or 0) - int(debits or 0)
+        net += int(total or 0)
     return -net if AccountKind(kind) in DEBIT_NORMAL_KINDS else net
 
 

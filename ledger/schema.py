@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 import uuid
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -67,10 +67,11 @@ def include_in_migrated_schema(dialect: str) -> Callable[[Any, str | None, str, 
     return include_object
 
 
-def unique_where(name: str, column: str, condition: str) -> Index:
+def unique_where(name: str, columns: str | tuple[str, ...], condition: str) -> Index:
     """A unique index over the rows that meet `condition`, on PostgreSQL and SQLite alike."""
     where = text(condition)
-    return Index(name, column, unique=True, postgresql_where=where, sqlite_where=where)
+    names = (columns,) if isinstance(columns, str) else columns
+    return Index(name, *names, unique=True, postgresql_where=where, sqlite_where=where)
 
 
 class Base(DeclarativeBase):
@@ -107,6 +108,30 @@ PHASE_DELTAS: dict[Phase, tuple[int, int]] = {
     Phase.POST_PENDING: (1, -1),
     Phase.VOID_PENDING: (0, -1),
 }
+
+
+Side = Literal["debit", "credit", "fee"]
+SIDES: tuple[Side, ...] = ("debit", "credit", "fee")
+
+
+def side_movement(
+    side: Side, phase: str, amount: int, fee_amount: int | None, reversal: bool
+) -> tuple[bool, int, int]:
+    """How a transfer moves the totals of the account on its `side`: whether on that account's
+    debits (else its credits), and by how much posted and pending.
+
+    The debit account pays the amount and the fee, the credit account receives the amount and
+    the fee account the fee. A reversal mirrors its original, fee leg included: its debit
+    account (the original's credit) pays the amount back, its credit account (the original's
+    payer) receives the amount and the fee, and the fee account pays the fee back.
+    """
+    # (A phase that does not exist moves nothing; verification names such a row.)
+    posted, pending = PHASE_DELTAS.get(phase, (0, 0))  # type: ignore[call-overload]
+    fee = fee_amount or 0
+    if side == "fee":
+        return reversal, posted * fee, 0
+    moved = amount + (fee if (side == "debit") != reversal else 0)
+    return side == "debit", posted * moved, pending * moved
 
 
 def _sql_list(values: type[enum.StrEnum]) -> str:
@@ -212,6 +237,24 @@ class Transfer(Base):
         CheckConstraint("expires_at IS NULL OR phase = 'pending'", name="only_pending_expires"),
         CheckConstraint("reverses_id IS NULL OR phase = 'posted'", name="reversal_is_posted"),
         CheckConstraint("debit_seq > 0 AND credit_seq > 0", name="seq_positive"),
+        CheckConstraint(
+            "(fee_account_id IS NULL) = (fee_shard IS NULL) "
+            "AND (fee_account_id IS NULL) = (fee_amount IS NULL) "
+            "AND (fee_account_id IS NULL) = (fee_seq IS NULL) "
+            "AND (fee_account_id IS NULL) = (fee_hash IS NULL) "
+            "AND (fee_account_id IS NULL) = (fee_balance_after IS NULL)",
+            name="fee_leg_whole",
+        ),
+        CheckConstraint(
+            "fee_account_id IS NULL OR (phase = 'posted' AND fee_seq > 0)", name="fee_leg_posted"
+        ),
+        # A money rule, kept on PostgreSQL too: a fee leg moves a positive amount to or from a
+        # third account.
+        CheckConstraint(
+            "fee_account_id IS NULL OR (fee_amount > 0 AND fee_account_id <> debit_account_id "
+            "AND fee_account_id <> credit_account_id)",
+            name="fee_leg_valid",
+        ),
         # At most one resolution per reservation and one reversal per transfer, whatever races.
         # Partial: most transfers resolve and reverse nothing, and add no entry to either index.
         unique_where("uq_transfers_pending_id", "pending_id", "pending_id IS NOT NULL"),
@@ -219,6 +262,12 @@ class Transfer(Base):
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("debit_account_id", "debit_shard", "debit_seq"),
         UniqueConstraint("credit_account_id", "credit_shard", "credit_seq"),
+        # A fee account's chain; partial, so that a transfer without a fee leg adds no entry.
+        unique_where(
+            "uq_transfers_fee_account_id_fee_shard_fee_seq",
+            ("fee_account_id", "fee_shard", "fee_seq"),
+            "fee_account_id IS NOT NULL",
+        ),
         Index("ix_transfers_created_at", "created_at"),
         # Money sent by an account in a period (daily and monthly limits) without its history.
         Index("ix_transfers_debit_account_id_created_at", "debit_account_id", "created_at"),
@@ -250,6 +299,16 @@ class Transfer(Base):
     credit_seq: Mapped[int] = mapped_column(BigInteger)
     credit_hash: Mapped[bytes] = mapped_column(LargeBinary(HASH_BYTES))
     credit_balance_after: Mapped[int] = mapped_column(BigInteger)
+    # The fee leg, on a posted transfer only: `fee_amount` more leaves the debit account and
+    # goes to the fee account, in the same row, chain step and commit as the payment. In a
+    # reversal the fee goes back: from the fee account to the credit account (the original
+    # payer). See `leg_movements`.
+    fee_account_id: Mapped[int | None] = mapped_column(BigInteger)
+    fee_shard: Mapped[int | None] = mapped_column(SmallInteger)
+    fee_amount: Mapped[int | None] = mapped_column(Money())
+    fee_seq: Mapped[int | None] = mapped_column(BigInteger)
+    fee_hash: Mapped[bytes | None] = mapped_column(LargeBinary(HASH_BYTES))
+    fee_balance_after: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OpenReservation(Base):

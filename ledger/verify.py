@@ -1,11 +1,11 @@
 """Verification: recompute the whole ledger from its transfers and say what does not agree.
 
-It replays every account's hash chain in sequence order (two sorted streams, debit sides and
-credit sides, merged), recomputes its posted and pending totals and running balances, compares
-them with the stored balance rows, checks that every transfer row has its phase's shape, that
-every balance row belongs to its account (and every account has its rows), that reservations,
-resolutions and reversals agree with what they refer to, that no total is negative and that all
-debits equal all credits. Memory stays flat: rows are streamed.
+It replays every account's hash chain in sequence order (three sorted streams, debit sides,
+credit sides and fee legs, merged), recomputes its posted and pending totals and running
+balances, compares them with the stored balance rows, checks that every transfer row has its
+phase's shape, that every balance row belongs to its account (and every account has its rows),
+that reservations, resolutions and reversals agree with what they refer to, that no total is
+negative and that all debits equal all credits. Memory stays flat: rows are streamed.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ from sqlalchemy.orm import Session, aliased
 from ledger.chain import chain_step, transfer_digest
 from ledger.schema import (
     GENESIS_HASH,
-    PHASE_DELTAS,
+    SIDES,
     Account,
     AccountBalance,
     OpenReservation,
     Phase,
+    Side,
     Transfer,
     balances_table,
+    side_movement,
     transfers_table,
 )
 
@@ -58,18 +60,19 @@ class _Entry(NamedTuple):
     account_id: int
     shard: int
     seq: int
-    side: str
+    side: Side
     row: Any
 
 
-def _entries(session: Session, side: str) -> Iterator[_Entry]:
+def _entries(session: Session, side: Side) -> Iterator[_Entry]:
     account = getattr(Transfer, f"{side}_account_id")
     shard = getattr(Transfer, f"{side}_shard")
     seq = getattr(Transfer, f"{side}_seq")
+    query = select(Transfer.__table__)
+    if side == "fee":
+        query = query.where(Transfer.fee_account_id.is_not(None))
     result = session.execute(
-        select(Transfer.__table__)
-        .order_by(account, shard, seq)
-        .execution_options(yield_per=STREAM_BATCH_SIZE)
+        query.order_by(account, shard, seq).execution_options(yield_per=STREAM_BATCH_SIZE)
     )
     for row in result:
         yield _Entry(
@@ -93,6 +96,8 @@ def _digest_of(row: Any) -> bytes:
         reverses_id=row.reverses_id,
         expires_at=row.expires_at,
         created_at=row.created_at,
+        fee_account_id=row.fee_account_id if names_accounts else None,
+        fee_amount=row.fee_amount if names_accounts else None,
     )
 
 
@@ -134,8 +139,8 @@ def _verify_rows(session: Session, report: VerificationReport) -> None:
     ).all()
     for transfer_id in misshapen:
         report.add(
-            f"transfer {transfer_id}: its phase, references, sequence numbers, amount or "
-            "accounts break the shape of a transfer"
+            f"transfer {transfer_id}: its phase, references, sequence numbers, amount, "
+            "accounts or fee leg break the shape of a transfer"
         )
 
 
@@ -189,8 +194,7 @@ def _verify_balance_rows(session: Session, report: VerificationReport) -> None:
 
 def _verify_chains(session: Session, report: VerificationReport) -> None:
     merged = heapq.merge(
-        _entries(session, "debit"),
-        _entries(session, "credit"),
+        *(_entries(session, side) for side in SIDES),
         key=lambda e: (e.account_id, e.shard, e.seq),
     )
     chains = itertools.groupby(merged, key=lambda e: (e.account_id, e.shard))
@@ -242,17 +246,19 @@ def _verify_chain(balance: Any, entries: Iterator[_Entry], report: VerificationR
             report.add(f"{where}: sequence jumps to {entry.seq} where {expected_seq} was due")
             expected_seq = entry.seq
         head = chain_step(head, _digest_of(row))
-        stored = row.debit_hash if entry.side == "debit" else row.credit_hash
+        stored = getattr(row, f"{entry.side}_hash")
         if not broken and stored != head:
             report.add(f"{where}: hash chain broken at seq {entry.seq} (transfer {row.id})")
             broken = True
         if broken:
             head = stored  # follow the stored chain so that the head check names no second break
-        # (A phase that does not exist moves nothing here; `_verify_rows` names the row.)
-        moves_posted, moves_pending = PHASE_DELTAS.get(row.phase, (0, 0))
-        posted[entry.side] += moves_posted * row.amount
-        pending[entry.side] += moves_pending * row.amount
-        after = row.debit_balance_after if entry.side == "debit" else row.credit_balance_after
+        on_debits, moves_posted, moves_pending = side_movement(
+            entry.side, row.phase, row.amount, row.fee_amount, row.reverses_id is not None
+        )
+        column = "debit" if on_debits else "credit"
+        posted[column] += moves_posted
+        pending[column] += moves_pending
+        after = getattr(row, f"{entry.side}_balance_after")
         if after != posted["credit"] - posted["debit"]:
             report.add(
                 f"{where}: running balance after seq {entry.seq} is {after}, "
@@ -310,6 +316,9 @@ def _verify_references(session: Session, report: VerificationReport) -> None:
                 reversal.debit_account_id != original.credit_account_id,
                 reversal.credit_account_id != original.debit_account_id,
                 reversal.amount != original.amount,
+                reversal.fee_account_id.is_distinct_from(original.fee_account_id),
+                reversal.fee_shard.is_distinct_from(original.fee_shard),
+                reversal.fee_amount.is_distinct_from(original.fee_amount),
             )
         )
         .limit(PROBLEMS_REPORTED_MAX)

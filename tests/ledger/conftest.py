@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import ledger
@@ -63,3 +64,33 @@ def wallet_with(
         return wallet
 
     return make
+
+
+def disable_append_only(session: Session, backend: str) -> None:
+    """Let the test forge a row, as an attacker with database access could."""
+    if backend == "sqlite":
+        session.execute(text("DROP TRIGGER transfers_no_update"))
+    else:
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def forged_row(debit: int, credit: int, **columns: object) -> dict[str, object]:
+    """A transfer row as a write around ledger_apply would insert it."""
+    return {
+        "id": uuid.uuid4(),
+        "idempotency_key": f"forged:{uuid.uuid4()}",
+        "batch_id": uuid.uuid4(),
+        "phase": "posted",
+        "code": "forged",
+        "memo": "",
+        "debit_account_id": debit,
+        "debit_shard": 0,
+        "credit_account_id": credit,
+        "credit_shard": 0,
+        "amount": 5,
+        "created_at": NOW,
+        "debit_hash": bytes(32),
+        "debit_balance_after": 0,
+        "credit_hash": bytes(32),
+        "credit_balance_after": 0,
+    } | columns

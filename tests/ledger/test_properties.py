@@ -167,6 +167,8 @@ class ModelTransfer:
     debit: int
     credit: int
     amount: int
+    fee: int | None = None
+    fee_amount: int | None = None
     reversed: bool = False
 
 
@@ -181,9 +183,14 @@ class Leg:
     pending_id: uuid.UUID | None = None
     reverses_id: uuid.UUID | None = None
     expires_at: dt.datetime | None = None
+    # A fee leg: paid by the debit account to `fee`, or in a reversal by `fee` to the credit
+    # account.
+    fee: int | None = None
+    fee_amount: int | None = None
     # Posted credit-minus-debit balance after the leg, for accounts that are not sharded.
     debit_after: int | None = None
     credit_after: int | None = None
+    fee_after: int | None = None
 
 
 @dataclass
@@ -252,18 +259,30 @@ class LedgerModel:
             credit.credits_pending += pending * leg.amount
             debit.entries += 1
             credit.entries += 1
-            for side in (debit, credit):
+            sides = [debit, credit]
+            fee = None
+            if leg.fee is not None and leg.fee_amount is not None:
+                fee = accounts[leg.fee]
+                fee.entries += 1
+                sides.append(fee)
+                if leg.reverses_id is None:
+                    debit.debits_posted += leg.fee_amount
+                    fee.credits_posted += leg.fee_amount
+                else:
+                    fee.debits_posted += leg.fee_amount
+                    credit.credits_posted += leg.fee_amount
+            for side in sides:
                 if side.breaks_rule():
                     raise Refusal([(ledger.InsufficientFunds, side.id)])
+
+            def after(account: ModelAccount | None) -> int | None:
+                if account is None or account.sharded:
+                    return None
+                return account.credits_posted - account.debits_posted
+
             legs.append(
                 dataclasses.replace(
-                    leg,
-                    debit_after=None
-                    if debit.sharded
-                    else debit.credits_posted - debit.debits_posted,
-                    credit_after=None
-                    if credit.sharded
-                    else credit.credits_posted - credit.debits_posted,
+                    leg, debit_after=after(debit), credit_after=after(credit), fee_after=after(fee)
                 )
             )
         return Plan(legs=legs, accounts=accounts)
@@ -292,7 +311,8 @@ class LedgerModel:
     def _leg(self, request: TransferRequest, now: dt.datetime) -> Leg:
         if isinstance(request, Post):
             return Leg(Phase.POSTED, request.debit_account_id, request.credit_account_id,
-                       request.amount)  # fmt: skip
+                       request.amount, fee=request.fee_account_id,
+                       fee_amount=request.fee_amount)  # fmt: skip
         if isinstance(request, Reserve):
             expires_at = (
                 None if request.timeout_s is None else now + dt.timedelta(seconds=request.timeout_s)
@@ -305,14 +325,17 @@ class LedgerModel:
             return Leg(phase, held.debit, held.credit, held.amount, pending_id=request.pending_id)
         original = self.transfers[request.transfer_id]
         return Leg(Phase.POSTED, original.credit, original.debit, original.amount,
-                   reverses_id=request.transfer_id)  # fmt: skip
+                   reverses_id=request.transfer_id, fee=original.fee,
+                   fee_amount=original.fee_amount)  # fmt: skip
 
     def apply(
         self, plan: Plan, requests: Sequence[TransferRequest], results: Sequence[TransferResult]
     ) -> None:
         """Record a batch the ledger applied as planned, under the ids it chose."""
         for request, leg, result in zip(requests, plan.legs, results, strict=True):
-            self.transfers[result.id] = ModelTransfer(leg.phase, leg.debit, leg.credit, leg.amount)
+            self.transfers[result.id] = ModelTransfer(
+                leg.phase, leg.debit, leg.credit, leg.amount, leg.fee, leg.fee_amount
+            )
             if leg.phase == Phase.PENDING:
                 self.reservations[result.id] = ModelReservation(
                     leg.debit, leg.credit, leg.amount, leg.expires_at
@@ -411,7 +434,7 @@ ACCOUNT_KINDS = {
     "funding": AccountSpec(AccountKind.FUNDING, BalanceRule()),
     "fees": AccountSpec(AccountKind.FEE_REVENUE, BalanceRule(), shard_count=3),
 }
-CHANGES = ["none", "memo", "amount", "kind", "extra_leg"]
+CHANGES = ["none", "memo", "amount", "fee", "kind", "extra_leg"]
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -469,6 +492,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.touched.add(leg.debit)
             if self.model.accounts[leg.credit].rule.credits_must_not_exceed_debits:
                 self.touched.add(leg.credit)
+            if leg.fee is not None and self.model.accounts[leg.fee].rule != BalanceRule():
+                self.touched.add(leg.fee)
 
     def _keys_written(self, keys: list[str]) -> set[str]:
         return set(self.session.scalars(KEYS_WRITTEN, {"keys": keys}))
@@ -513,6 +538,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 result.reverses_id,
                 result.expires_at,
                 result.created_at,
+                result.fee_account_id,
+                result.fee_amount,
             ) == (
                 leg.phase,
                 leg.debit,
@@ -522,11 +549,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 leg.reverses_id,
                 leg.expires_at,
                 self.now,
+                leg.fee,
+                leg.fee_amount,
             )
             if leg.debit_after is not None:
                 assert result.debit_balance_after == leg.debit_after
             if leg.credit_after is not None:
                 assert result.credit_balance_after == leg.credit_after
+            if leg.fee_after is not None:
+                assert result.fee_balance_after == leg.fee_after
         self.model.apply(plan, requests, results)
 
     # --- Rules ----------------------------------------------------------------------------------
@@ -550,9 +581,21 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), amount=AMOUNTS, memo=MEMOS)
     def transfer(self, data: st.DataObject, amount: int, memo: str) -> None:
-        """Move money between any two accounts; refused when it would overdraw a ruled one."""
+        """Move money between any two accounts, with a fee to a third or not; refused when it
+        would overdraw a ruled one."""
         debit, credit = self._two_accounts(data)
-        self._execute([Post(self._key(), debit, credit, amount, "payment", memo)])
+        fee_account, fee = self._fee_leg(data, debit, credit)
+        self._execute([Post(self._key(), debit, credit, amount, "payment", memo, fee_account, fee)])
+
+    def _fee_leg(
+        self, data: st.DataObject, debit: int, credit: int
+    ) -> tuple[int | None, int | None]:
+        """Now and then a fee leg to a third account (a fee account, sharded or not, or any)."""
+        others = [i for i in self.model.accounts if i not in (debit, credit)]
+        if not others or not data.draw(st.booleans(), label="with_fee"):
+            return None, None
+        fee_account = data.draw(st.sampled_from(others), label="fee_account")
+        return fee_account, data.draw(st.integers(1, OPENING_BALANCE // 10), label="fee")
 
     @rule(data=st.data(), extra=st.sampled_from([0, 1]))
     def spend_everything(self, data: st.DataObject, extra: int) -> None:
@@ -723,7 +766,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if choice == "reserve":
             timeout = data.draw(TIMEOUTS, label="timeout")
             return Reserve(self._key(), debit, credit, amount, "withdrawal", timeout)
-        return Post(self._key(), debit, credit, amount, "payment")
+        fee_account, fee = self._fee_leg(data, debit, credit)
+        return Post(self._key(), debit, credit, amount, "payment", "", fee_account, fee)
 
     def _breaking_leg(self, data: st.DataObject, before: list[TransferRequest]) -> Post:
         """A transfer that takes one đồng more than a ruled account has after `before`."""
@@ -831,6 +875,8 @@ def _changed(request: TransferRequest, change: str) -> TransferRequest:
     """The same idempotency key with different content."""
     if change == "amount" and isinstance(request, Post | Reserve):
         return dataclasses.replace(request, amount=request.amount + 1)
+    if change == "fee" and isinstance(request, Post) and request.fee_amount is not None:
+        return dataclasses.replace(request, fee_amount=request.fee_amount + 1)
     if change == "kind":
         if isinstance(request, Post):
             return Reserve(request.key, request.debit_account_id, request.credit_account_id,

@@ -8,14 +8,14 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 import ledger
 from ledger import AccountKind, Post, Reserve, Reverse
 from ledger.schema import AccountBalance, Transfer, balances_table, transfers_table
-from tests.ledger.conftest import NOW
+from tests.ledger.conftest import NOW, disable_append_only, forged_row
 
 
 def key() -> str:
@@ -142,14 +142,6 @@ def test_verification_of_a_clean_ledger(
     assert report.chains_checked >= 2
 
 
-def _disable_append_only(session: Session, backend: str) -> None:
-    """Let the test forge a row, as an attacker with database access could."""
-    if backend == "sqlite":
-        session.execute(text("DROP TRIGGER transfers_no_update"))
-    else:
-        session.execute(text("SET LOCAL session_replication_role = replica"))
-
-
 def test_verification_names_the_first_broken_link(
     db_session: Session, wallet_with: Callable[[int], int], backend: str
 ) -> None:
@@ -158,7 +150,7 @@ def test_verification_names_the_first_broken_link(
         ledger.post_transfer(db_session, Post(key(), alice, bob, 1_000, "payment"), now=NOW)
         for _ in range(3)
     ]
-    _disable_append_only(db_session, backend)
+    disable_append_only(db_session, backend)
     # Change the amount of the middle transfer and even fix up the totals to match.
     db_session.execute(
         update(transfers_table).where(transfers_table.c.id == results[1].id).values(amount=900)
@@ -231,28 +223,6 @@ def test_balance_rules_hold_in_the_database_too(
             .values({column: value})
         )
     db_session.rollback()
-
-
-def _forged_row(debit: int, credit: int, **columns: object) -> dict[str, object]:
-    """A transfer row as a write around ledger_apply would insert it."""
-    return {
-        "id": uuid.uuid4(),
-        "idempotency_key": key(),
-        "batch_id": uuid.uuid4(),
-        "phase": "posted",
-        "code": "forged",
-        "memo": "",
-        "debit_account_id": debit,
-        "debit_shard": 0,
-        "credit_account_id": credit,
-        "credit_shard": 0,
-        "amount": 5,
-        "created_at": NOW,
-        "debit_hash": bytes(32),
-        "debit_balance_after": 0,
-        "credit_hash": bytes(32),
-        "credit_balance_after": 0,
-    } | columns
 
 
 def test_a_balance_row_with_a_negative_total_is_refused_or_reported(
@@ -352,7 +322,7 @@ def test_a_misshapen_transfer_row_is_refused_or_reported(
     )
     db_session.commit()
     forged_id = uuid.uuid4()
-    row = _forged_row(alice, bob, id=forged_id, debit_seq=90, credit_seq=90) | shape
+    row = forged_row(alice, bob, id=forged_id, debit_seq=90, credit_seq=90) | shape
     if row.get("pending_id") == "reservation":
         row["pending_id"] = reservation.id
     if backend == "sqlite":
@@ -370,7 +340,7 @@ def test_a_transfer_row_balances_by_construction(
 ) -> None:
     alice = wallet_with(100_000)
     db_session.commit()
-    row = _forged_row(alice, alice, debit_seq=9, credit_seq=10)
+    row = forged_row(alice, alice, debit_seq=9, credit_seq=10)
     with pytest.raises(IntegrityError, match="accounts_differ"):
         db_session.execute(transfers_table.insert().values(row))
     db_session.rollback()
