@@ -357,8 +357,7 @@ class Round:
 @dataclass(slots=True)
 class Figure:
     """One figure, measured once per round; the best round is reported, with what one of its
-    operations cost in CPU (`cpu_ms_per_op`): what an operation costs whatever it carries, and
-    what each transfer adds, follow from two figures' costs (see the README)."""
+    operations cost in CPU (`cpu_ms_per_op`), the server's and the clients'."""
 
     name: str
     unit: str
