@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext as _  # type: ignore[import-untyped]
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,10 @@ FALLBACK_CODE_DIGITS = 8
 FALLBACK_PURPOSE = "fallback_code"
 BILL_REFERENCE_LENGTH_MAX_CHARS = tokens.BILL_REFERENCE_LENGTH_MAX_BYTES
 OPEN_CODES_PER_CITIZEN_MAX = 5
+# How far back, and among how many codes, typed fallback digits are matched against codes that
+# can no longer be used, to say why (paid, cancelled, expired) rather than "no such code".
+FALLBACK_CLOSED_LOOKBACK = dt.timedelta(days=1)
+FALLBACK_CLOSED_MAX = 20
 
 TOKEN_KIND = {
     CodeKind.WITHDRAWAL: tokens.CodeKind.WITHDRAWAL,
@@ -462,7 +466,41 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
         if fallback_matches(record, typed, now):
             clear(session, key)
             return record
+    since = now - FALLBACK_CLOSED_LOOKBACK
+    for record in _recently_closed(session, phone, since, now):
+        ended = _end_of(record)
+        if ended > since and fallback_matches(record, typed, ended):
+            # The digits the phone showed last: the caller's checks refuse the code and say
+            # why (paid when and where, cancelled, expired) instead of "no such code".
+            clear(session, key)
+            return record
     raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
+
+
+def _end_of(record: IssuedCode) -> dt.datetime:
+    """When a code stopped being usable: paid out or cancelled, or else its expiry."""
+    if record.closed_at is not None and record.closed_at < record.expires_at:
+        return record.closed_at
+    return record.expires_at
+
+
+def _recently_closed(
+    session: Session, phone: str, since: dt.datetime, now: dt.datetime
+) -> Sequence[IssuedCode]:
+    """The phone's codes that stopped being usable since ``since`` (or a little before: a swept
+    code closes after its expiry), latest first. A page left open on the phone still shows the
+    last digits of a code that has been paid or has expired."""
+    return session.scalars(
+        select(IssuedCode)
+        .join(Citizen, Citizen.id == IssuedCode.citizen_id)
+        .where(
+            Citizen.phone == phone,
+            or_(IssuedCode.status != CodeStatus.OPEN, IssuedCode.expires_at <= now),
+            func.coalesce(IssuedCode.closed_at, IssuedCode.expires_at) > since,
+        )
+        .order_by(IssuedCode.created_at.desc())
+        .limit(FALLBACK_CLOSED_MAX)
+    ).all()
 
 
 def void_expired(session: Session, records: Sequence[IssuedCode], now: dt.datetime) -> int:

@@ -658,6 +658,72 @@ def test_a_wrong_fallback_code_is_refused_and_recorded(counter_app: Flask) -> No
     ] == Action.FALLBACK_REFUSED
 
 
+def _type_fallback(desk: Desk, citizen: Citizen, digits: str) -> TestResponse:
+    return desk.client.post(FALLBACK, data={"so_dien_thoai": citizen.phone, "ma_so": digits})
+
+
+def _last_fallback_of(app: Flask, code_id: uuid.UUID) -> str:
+    """The digits the phone showed last: in the window in which the code was closed or expired."""
+    with app_session(app) as session:
+        record = session.get(IssuedCode, code_id)
+        assert record is not None
+        ended = record.closed_at or record.expires_at
+        return codes.fallback_digits(record, min(ended, record.expires_at))
+
+
+def test_the_fallback_digits_of_a_paid_code_say_when_and_where_it_was_paid(
+    counter_app: Flask,
+) -> None:
+    # Read out from a page left open on the phone after the code was paid: the agent learns it
+    # was paid, not that the digits are wrong.
+    app = counter_app
+    desk = set_up_desk(app, cash=DESK_CASH)
+    citizen = make_citizen(app, balance_vnd=1_000_000)
+    code = withdrawal_code(app, citizen, 200_000)
+    paid = pay(desk.client, ticket_of(scan(desk.client, code.token)), citizen.citizen_id_last4)
+    assert paid.status_code == 303
+    before = snapshot(app, citizen.wallet_account_id, desk.drawer_account_id)
+    again = _type_fallback(desk, citizen, _last_fallback_of(app, code.id))
+    assert again.status_code == 422
+    assert reason_of(again) == Refusal.ALREADY_PAID
+    assert "ĐÃ ĐƯỢC CHI TRẢ" in again.text and desk.post_office.code in again.text
+    assert "/doi-chieu" not in again.text
+    assert snapshot(app, citizen.wallet_account_id, desk.drawer_account_id) == before
+    assert_ledger_sound(app)
+
+
+def test_the_fallback_digits_of_a_cancelled_or_expired_code_say_so(counter_app: Flask) -> None:
+    app = counter_app
+    desk = set_up_desk(app, cash=DESK_CASH)
+    citizen = make_citizen(app, balance_vnd=1_000_000)
+    cancelled = withdrawal_code(app, citizen, 100_000)
+    with app_session(app) as session:
+        holder = session.get(Citizen, citizen.id)
+        assert holder is not None
+        codes.cancel_code(session, holder, cancelled.id, utc_now())
+        session.commit()
+    page = _type_fallback(desk, citizen, _last_fallback_of(app, cancelled.id))
+    assert page.status_code == 422 and reason_of(page) == Refusal.CANCELLED
+    assert "huỷ mã này" in page.text
+
+    # Made two hours ago and never swept: still open in the table, past its expiry.
+    expired = withdrawal_code(app, citizen, 100_000, now=utc_now() - dt.timedelta(hours=2))
+    assert the_code(app, expired.id).status == CodeStatus.OPEN
+    page = _type_fallback(desk, citizen, _last_fallback_of(app, expired.id))
+    assert page.status_code == 422 and reason_of(page) == Refusal.EXPIRED
+    assert "hết hạn" in page.text
+
+    # A day later the same digits mean nothing any more.
+    digits = _last_fallback_of(app, cancelled.id)
+    later = utc_now() + codes.FALLBACK_CLOSED_LOOKBACK + dt.timedelta(minutes=1)
+    with (
+        app_session(app) as session,
+        app.test_request_context(),
+        pytest.raises(codes.FallbackRefused, match="không khớp"),
+    ):
+        codes.find_by_fallback(session, citizen.phone, digits, later)
+
+
 # --- Cash-in and in-person verification -----------------------------------------------------------
 
 
