@@ -4,10 +4,19 @@ citizens' pages under ``/quay`` (Vietnamese for "counter")."""
 from pathlib import Path
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext  # type: ignore[import-untyped]
 
 from kiosk import errors
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# At the counter a 403 means a supervisor's page (approvals, statements, alerts).
+FORBIDDEN = errors.ErrorText(
+    lazy_gettext("Chỉ kiểm soát viên được mở trang này"),
+    lazy_gettext(
+        "Trang này dành cho kiểm soát viên của bưu cục. Nếu cần duyệt hoặc xem, "
+        "hãy nhờ kiểm soát viên."
+    ),
+)
 
 
 def init_app(app: Flask) -> None:
@@ -29,5 +38,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(counter)
     app.register_blueprint(supervisor)
     errors.register_area(
-        app, errors.StaffArea("/quay", "agent/base.html", "counter.home", load_agent)
+        app,
+        errors.StaffArea("/quay", "agent/base.html", "counter.home", load_agent, FORBIDDEN),
     )

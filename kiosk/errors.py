@@ -82,6 +82,8 @@ class StaffArea(NamedTuple):
     layout: str
     home: str
     load_member: Callable[[], Any]
+    # What a 403 means in this area, when the citizens' wording does not fit its staff.
+    forbidden: ErrorText | None = None
 
 
 _AREAS = "softatm_error_areas"
@@ -123,6 +125,8 @@ def _area(status: int) -> StaffArea | None:
 
 def _render(text: ErrorText, status: int, error: HTTPException) -> tuple[str, int, Headers]:
     area = _area(status)
+    if area is not None and area.forbidden is not None and status == 403:
+        text = area.forbidden
     page = render_template(
         "kiosk/error.html",
         title=text.title,

@@ -271,7 +271,14 @@ def test_an_agent_may_not_see_the_supervisors_pages(
     client = web_app.test_client()
     sign_in_agent(client, agent)
     assert client.get(HOME).status_code == 403
-    assert client.get(f"/quay/kiem-soat/nhan-vien/{agent.id}").status_code == 403
+    refused = client.get(f"/quay/kiem-soat/nhan-vien/{agent.id}")
+    assert refused.status_code == 403
+    # Said as the counter's staff would put it: whom to ask, not "ask the post office staff".
+    text = refused.get_data(as_text=True)
+    assert "dành cho kiểm soát viên" in text and "nhân viên bưu điện" not in text
+    with client.session_transaction() as cookie_session:
+        cookie_session["lang"] = "en"
+    assert "for the post office's supervisors" in client.get(HOME).get_data(as_text=True)
 
 
 def test_an_error_at_the_counter_keeps_the_counters_header(
