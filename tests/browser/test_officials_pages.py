@@ -84,6 +84,11 @@ def test_the_province_ranking_and_an_error_page_on_a_phone(
         ".map(a => a.getBoundingClientRect().height)"
     )
     assert min(heights) >= TAP_TARGET_PX_MIN, heights
+    # The indicator's definition opens in place; its link to every definition is a target too.
+    page.locator("details.definition summary").first.click()
+    link = page.locator("details.definition p a").first
+    box = link.bounding_box()
+    assert box is not None and box["height"] >= TAP_TARGET_PX_MIN, box
     screenshot(page, "officials-ranking")
 
     response = page.goto(f"{live_url}/quan-ly/khong-co-trang-nay")
