@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from kiosk import metrics
-from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, lock_now
 from kiosk.citizens import limits
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
@@ -443,15 +443,9 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
         raise FallbackRefused(_("Mã số dự phòng gồm đúng 8 chữ số."))
     key = f"fallback:{phone}"
     try:
-        count_attempt(session, key, FALLBACK_CODE_POLICY, now)
+        attempts_left = count_attempt(session, key, FALLBACK_CODE_POLICY, now)
     except Locked as locked:
-        raise FallbackRefused(
-            _(
-                "Đã nhập sai mã số nhiều lần cho số điện thoại này. Thử lại sau %(time)s "
-                "hoặc quét mã QR.",
-                time=local_time(locked.until, "%H:%M"),
-            )
-        ) from None
+        raise _fallback_locked(locked.until) from None
     candidates = session.scalars(
         select(IssuedCode)
         .join(Citizen, Citizen.id == IssuedCode.citizen_id)
@@ -474,7 +468,20 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
             # why (paid when and where, cancelled, expired) instead of "no such code".
             clear(session, key)
             return record
+    if attempts_left == 0:
+        # The last try, and wrong: locked now, and said so now.
+        raise _fallback_locked(lock_now(session, key, FALLBACK_CODE_POLICY, now))
     raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
+
+
+def _fallback_locked(until: dt.datetime) -> FallbackRefused:
+    return FallbackRefused(
+        _(
+            "Đã nhập sai mã số nhiều lần cho số điện thoại này. Thử lại sau %(time)s "
+            "hoặc quét mã QR.",
+            time=local_time(until, "%H:%M"),
+        )
+    )
 
 
 def _end_of(record: IssuedCode) -> dt.datetime:

@@ -41,7 +41,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, lock_now
 from kiosk.codes.signing import KeyRing
 from kiosk.formatting import local_time
 from kiosk.payments.codes import void_expired
@@ -190,14 +190,9 @@ def find_by_voucher_number(
     if len(typed_last4) != 4 or not (typed_last4.isascii() and typed_last4.isdigit()):
         raise VoucherNumberRefused(_("Nhập 4 số cuối trên căn cước người nhận đưa."))
     try:
-        count_attempt(session, throttle_key, FALLBACK_CODE_POLICY, now)
+        attempts_left = count_attempt(session, throttle_key, FALLBACK_CODE_POLICY, now)
     except Locked as locked:
-        raise VoucherNumberRefused(
-            _(
-                "Đã nhập sai số phiếu nhiều lần. Thử lại sau %(time)s hoặc quét mã QR.",
-                time=local_time(locked.until, "%H:%M"),
-            )
-        ) from None
+        raise _voucher_number_locked(locked.until) from None
     candidates = session.scalars(
         select(IssuedCode)
         .join(BeneficiaryRow, BeneficiaryRow.id == IssuedCode.welfare_row_id)
@@ -215,10 +210,22 @@ def find_by_voucher_number(
         if hmac.compare_digest(voucher_number(record), typed):
             clear(session, throttle_key)
             return record
+    if attempts_left == 0:
+        # The last try, and wrong: locked now, and said so now.
+        raise _voucher_number_locked(lock_now(session, throttle_key, FALLBACK_CODE_POLICY, now))
     raise VoucherNumberRefused(
         _(
             "Số phiếu và 4 số cuối căn cước không khớp với phiếu trợ cấp nào còn hiệu lực "
             "tại xã/phường này."
+        )
+    )
+
+
+def _voucher_number_locked(until: dt.datetime) -> VoucherNumberRefused:
+    return VoucherNumberRefused(
+        _(
+            "Đã nhập sai số phiếu nhiều lần. Thử lại sau %(time)s hoặc quét mã QR.",
+            time=local_time(until, "%H:%M"),
         )
     )
 

@@ -226,9 +226,12 @@ def test_fallback_digits_find_the_code_only_with_the_phone_and_lock_after_guesse
                 codes.find_by_fallback(db, other_phone, digits, now)
             with pytest.raises(codes.FallbackRefused, match="8 chữ số"):
                 codes.find_by_fallback(db, citizen.phone, "1234", now)
-            for _attempt in range(5):
+            for _attempt in range(4):
                 with pytest.raises(codes.FallbackRefused, match="không khớp"):
                     codes.find_by_fallback(db, citizen.phone, wrong, now)
+            # The fifth wrong try locks the phone, and says so then.
+            with pytest.raises(codes.FallbackRefused, match="nhiều lần"):
+                codes.find_by_fallback(db, citizen.phone, wrong, now)
             # Locked now, even for the right digits: guessing 10^8 codes is out of reach.
             with pytest.raises(codes.FallbackRefused, match="nhiều lần"):
                 codes.find_by_fallback(db, citizen.phone, digits, now)

@@ -26,6 +26,7 @@ from tests.agent_portal.counter_support import (
     reason_of,
     scan,
     set_up_desk,
+    the_code,
     ticket_of,
 )
 from tests.welfare.support import (
@@ -169,3 +170,24 @@ def test_the_voucher_number_and_the_cards_last_4_digits_find_the_voucher(
     ticket = ticket_of(found)
     assert check_last4(desk.client, ticket, person.number[-4:]).status_code == 200
     assert pay(desk.client, ticket, person.number[-4:]).status_code == 303
+
+
+def test_wrong_voucher_numbers_lock_the_agent_out_on_the_fifth(counter_app: Flask) -> None:
+    app = counter_app
+    _cycle_id, person, record, _token = _voucher(app)
+    desk = set_up_desk(app)
+    number = _number(app, record)
+    wrong = f"{(int(number) + 1) % 10**10:010d}"
+
+    def typed(digits: str) -> str:
+        page = desk.client.post(
+            "/quay/phieu-tro-cap", data={"so_phieu": digits, "bon_so_cuoi": person.number[-4:]}
+        )
+        assert page.status_code == 422
+        return page.text
+
+    for _attempt in range(4):
+        assert "không khớp" in typed(wrong)
+    # The fifth wrong number locks, and the agent reads so then, with the time it ends.
+    assert "nhiều lần" in typed(wrong) and "Thử lại sau" in typed(number)
+    assert the_code(app, record.id).status == CodeStatus.OPEN
