@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.auth.sessions import SessionPolicy, revoke_all
-from kiosk.auth.throttles import ThrottlePolicy, clear, count_attempt
+from kiosk.auth.throttles import ThrottlePolicy, clear, count_attempt, failed
 from kiosk.auth.totp import encrypt_secret
 
 # Staff work one shift at a desk or a counter: idle ≤ 15 minutes, absolute ≤ 8 hours.
@@ -183,11 +183,12 @@ class StaffDirectory(Generic[MemberT]):
         """
         username = normalise_username(username)
         key = self.password_throttle_key(username[:THROTTLED_USERNAME_LENGTH_MAX_CHARS])
-        count_attempt(session, key, PASSWORD_POLICY, now)
+        attempts_left = count_attempt(session, key, PASSWORD_POLICY, now)
         member = self.find(session, username)
         stored = _dummy_password_hash() if member is None else member.password_hash
         matches = _password_matches(stored, password)
         if member is None or not member.active or not matches:
+            failed(session, key, PASSWORD_POLICY, now, attempts_left)
             raise WrongPassword
         clear(session, key)
         if PASSWORD_HASHER.check_needs_rehash(member.password_hash):

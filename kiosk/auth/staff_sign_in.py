@@ -55,7 +55,7 @@ from kiosk.auth.staff import (
     check_new_password,
     normalise_username,
 )
-from kiosk.auth.throttles import TOTP_POLICY, Locked, clear, count_attempt
+from kiosk.auth.throttles import TOTP_POLICY, Locked, clear, count_attempt, failed
 from kiosk.database import get_session
 from kiosk.formatting import local_time
 from kiosk.security import local_path, mark_no_store
@@ -179,12 +179,15 @@ class StaffSignIn(Generic[MemberT]):
         transaction, so call this before the request writes anything.
         """
         key = self.directory.totp_throttle_key(member.id)
-        count_attempt(db, key, TOTP_POLICY, now)
+        attempts_left = count_attempt(db, key, TOTP_POLICY, now)
         ciphertext = member.totp_secret_ciphertext
-        if ciphertext is None:
-            raise WrongCode(wrong_code_message())
-        step = totp.matching_step(totp.decrypt_secret(ciphertext), raw_code, now)
+        step = (
+            None
+            if ciphertext is None
+            else totp.matching_step(totp.decrypt_secret(ciphertext), raw_code, now)
+        )
         if step is None:
+            failed(db, key, TOTP_POLICY, now, attempts_left)
             raise WrongCode(wrong_code_message())
         if not totp.claim_step(db, member, step):
             raise WrongCode(_("Mã này đã được dùng, hãy chờ mã mới (khoảng 30 giây)."))

@@ -98,6 +98,16 @@ def lock_now(working: Session, key: str, policy: ThrottlePolicy, now: dt.datetim
     return until
 
 
+def failed(
+    working: Session, key: str, policy: ThrottlePolicy, now: dt.datetime, attempts_left: int
+) -> None:
+    """After a wrong answer: if it used the key's last try (``attempts_left`` from
+    `count_attempt` is 0), lock the key now and raise `Locked`, so that the person is told of
+    the lock with this answer rather than refused on the next whatever they type."""
+    if attempts_left == 0:
+        raise Locked(lock_now(working, key, policy, now))
+
+
 def locked_until(session: Session, key: str, now: dt.datetime) -> dt.datetime | None:
     until = session.scalar(select(Throttle.locked_until).where(Throttle.key == key))
     return until if until is not None and until > now else None

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.auth.sessions import revoke_all
-from kiosk.auth.throttles import PIN_POLICY, Locked, clear, count_attempt, lock_now
+from kiosk.auth.throttles import PIN_POLICY, clear, count_attempt, failed
 from kiosk.citizens.models import Citizen
 from kiosk.pii import vault
 
@@ -155,9 +155,7 @@ def authenticate_citizen(session: Session, phone: str, pin: str, now: dt.datetim
     # Always one Argon2 verification, so an unknown phone costs the same time as a wrong PIN.
     matches = pin_matches(stored if stored is not None else _dummy_pin_hash(), pin)
     if citizen is None or stored is None or not matches:
-        if attempts_left == 0:
-            # The last try, and wrong: locked now, and said so now.
-            raise Locked(lock_now(session, key, PIN_POLICY, now))
+        failed(session, key, PIN_POLICY, now, attempts_left)
         raise WrongCredentials(attempts_left)
     clear(session, key)
     if PIN_HASHER.check_needs_rehash(stored):
@@ -185,8 +183,9 @@ def change_pin(
     if new_pin == current_pin:
         raise PinRejected("pin", _("Mã PIN mới phải khác mã PIN hiện tại."))
     key = pin_throttle_key(phone)
-    count_attempt(session, key, PIN_POLICY, now)
+    attempts_left = count_attempt(session, key, PIN_POLICY, now)
     if citizen.pin_hash is None or not pin_matches(citizen.pin_hash, current_pin):
+        failed(session, key, PIN_POLICY, now, attempts_left)
         raise WrongPin
     clear(session, key)
     citizen.pin_hash = hash_pin(new_pin)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from kiosk.auth import sessions
-from kiosk.auth.throttles import Locked, ThrottlePolicy, clear, count_attempt
+from kiosk.auth.throttles import Locked, ThrottlePolicy, clear, count_attempt, failed
 from kiosk.citizens.credentials import (
     PRINCIPAL_KIND,
     PinRejected,
@@ -121,7 +121,7 @@ def set_first_pin(
     # The rules that need nothing secret are checked before a try is counted.
     check_new_pin(pin, pin_again, phone=phone)
     key = throttle_key(phone)
-    count_attempt(session, key, PIN_SETUP_POLICY, now)
+    attempts_left = count_attempt(session, key, PIN_SETUP_POLICY, now)
     citizen = session.scalar(select(Citizen).where(Citizen.phone == phone).with_for_update())
     code = "".join(code.split())
     if (
@@ -131,6 +131,7 @@ def set_first_pin(
         or citizen.pin_setup_code_expires_at is None
         or not hmac.compare_digest(bytes(citizen.pin_setup_code_hash), _code_hash(citizen.id, code))
     ):
+        failed(session, key, PIN_SETUP_POLICY, now, attempts_left)
         raise WrongPinSetupCode
     if citizen.pin_setup_code_expires_at <= now:
         raise PinSetupCodeExpired

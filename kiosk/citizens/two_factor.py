@@ -13,7 +13,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy.orm import Session
 
 from kiosk.auth import totp
-from kiosk.auth.throttles import TOTP_POLICY, clear, count_attempt
+from kiosk.auth.throttles import TOTP_POLICY, clear, count_attempt, failed
 from kiosk.citizens.models import Citizen
 
 
@@ -46,9 +46,10 @@ def enable(session: Session, citizen: Citizen, secret: str, code: str, now: dt.d
     if is_enabled(citizen):
         raise TwoFactorState(_("Xác thực hai bước đã được bật."))
     key = totp_throttle_key(citizen.id)
-    count_attempt(session, key, TOTP_POLICY, now)
+    attempts_left = count_attempt(session, key, TOTP_POLICY, now)
     step = totp.matching_step(secret, code, now)
     if step is None:
+        failed(session, key, TOTP_POLICY, now, attempts_left)
         raise WrongCode(_wrong_code_message())
     citizen.totp_secret_ciphertext = totp.encrypt_secret(secret)
     # The confirming code is used up: it cannot also pass a step-up.
@@ -62,11 +63,12 @@ def verify(session: Session, citizen: Citizen, code: str, now: dt.datetime) -> N
     if not is_enabled(citizen):
         raise TwoFactorState(_("Bạn chưa bật xác thực hai bước."))
     key = totp_throttle_key(citizen.id)
-    count_attempt(session, key, TOTP_POLICY, now)
+    attempts_left = count_attempt(session, key, TOTP_POLICY, now)
     ciphertext = citizen.totp_secret_ciphertext
     assert ciphertext is not None
     step = totp.matching_step(totp.decrypt_secret(ciphertext), code, now)
     if step is None:
+        failed(session, key, TOTP_POLICY, now, attempts_left)
         raise WrongCode(_wrong_code_message())
     if not totp.claim_step(session, citizen, step):
         raise WrongCode(

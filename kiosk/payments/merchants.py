@@ -443,7 +443,11 @@ def _check_pin(session: Session, citizen: Citizen, pin: str, now: dt.datetime) -
     # attempt is counted (and committed) before the PIN is looked at.
     key = credentials.pin_throttle_key(citizen.phone)
     try:
-        throttles.count_attempt(session, key, throttles.PIN_POLICY, now)
+        attempts_left = throttles.count_attempt(session, key, throttles.PIN_POLICY, now)
+        if citizen.pin_hash is None or not credentials.pin_matches(citizen.pin_hash, pin):
+            metrics.login_failed(metrics.LoginFailure.CITIZEN_PIN)
+            throttles.failed(session, key, throttles.PIN_POLICY, now, attempts_left)
+            raise MerchantRefused("pin_wrong", _("Mã PIN không đúng. Không có tiền nào bị trừ."))
     except throttles.Locked as locked:
         raise MerchantRefused(
             "pin_locked",
@@ -452,9 +456,6 @@ def _check_pin(session: Session, citizen: Citizen, pin: str, now: dt.datetime) -
                 time=local_time(locked.until, "%H:%M"),
             ),
         ) from None
-    if citizen.pin_hash is None or not credentials.pin_matches(citizen.pin_hash, pin):
-        metrics.login_failed(metrics.LoginFailure.CITIZEN_PIN)
-        raise MerchantRefused("pin_wrong", _("Mã PIN không đúng. Không có tiền nào bị trừ."))
     throttles.clear(session, key)
 
 

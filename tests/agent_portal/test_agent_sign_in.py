@@ -270,8 +270,10 @@ def test_five_wrong_passwords_lock_the_name_even_for_the_right_one(
     web_app: Flask, web_client: FlaskClient, clock: Clock, agent: Agent
 ) -> None:
     assert PASSWORD_POLICY.attempts_max == 5
-    for _attempt in range(5):
+    for _attempt in range(4):
         assert post_password(web_client, agent.username, WRONG_PASSWORD).status_code == 422
+    # The fifth wrong password locks the name, and the agent reads so then.
+    assert post_password(web_client, agent.username, WRONG_PASSWORD).status_code == 429
     response = post_password(web_client, agent.username, PASSWORD)
     assert response.status_code == 429
     with app_session(web_app) as session:
@@ -292,8 +294,11 @@ def test_five_wrong_codes_lock_the_code_step(
 ) -> None:
     assert TOTP_POLICY.attempts_max == 5
     post_password(web_client, agent.username, PASSWORD)
-    for _attempt in range(5):
+    for _attempt in range(4):
         assert post_code(web_client, TOTP, "000000").status_code == 422
+    fifth = post_code(web_client, TOTP, "000000")
+    assert fifth.status_code == 429
+    assert "Tài khoản tạm khoá đến" in fifth.get_data(as_text=True)
     response = post_code(web_client, TOTP, code_at(TOTP_SECRET, clock.now))
     assert response.status_code == 429
     assert "Tài khoản tạm khoá đến" in response.get_data(as_text=True)

@@ -146,8 +146,10 @@ def test_password_lockout_after_too_many_attempts_even_with_the_right_password(
     community_app: Flask, community_client: FlaskClient
 ) -> None:
     official = make_official(community_app, OfficialRole.COMMUNE_OFFICIAL)
-    for _attempt in range(PASSWORD_POLICY.attempts_max):
+    for _attempt in range(PASSWORD_POLICY.attempts_max - 1):
         assert post_password(community_client, official.username, "sai mật khẩu rồi") == 422
+    # The last try, wrong too, locks the name and says so.
+    assert post_password(community_client, official.username, "sai mật khẩu rồi") == 429
     response = community_client.post(
         SIGN_IN_PATH, data={"username": official.username, "password": PASSWORD}
     )
@@ -166,8 +168,8 @@ def test_wrong_code_is_refused_and_codes_lock_after_too_many(
     statuses = [
         community_client.post(TOTP_PATH, data={"code": "000000"}).status_code for _ in range(6)
     ]
-    assert statuses[:5] == [422] * 5
-    assert statuses[5] == 429
+    # Four refusals, then the fifth wrong code locks the step, and the next is refused as locked.
+    assert statuses == [422] * 4 + [429] * 2
     assert community_client.get(HOME_PATH).status_code == 302
 
 

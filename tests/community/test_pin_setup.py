@@ -131,8 +131,10 @@ def test_wrong_codes_are_throttled_and_then_even_the_right_code_waits(
     phone, code, person_id = account_with_code(community_app)
     wrong_code = "0" * 8 if code != "0" * 8 else "1" * 8
     client = community_app.test_client()
-    for _attempt in range(PIN_SETUP_POLICY.attempts_max):
+    for _attempt in range(PIN_SETUP_POLICY.attempts_max - 1):
         assert set_pin(client, phone, wrong_code).status_code == 422
+    last = set_pin(client, phone, wrong_code)
+    assert last.status_code == 429 and "sai nhiều lần" in last.get_data(as_text=True)
     locked = set_pin(client, phone, code)
     assert locked.status_code == 429
     assert "sai nhiều lần" in locked.get_data(as_text=True)

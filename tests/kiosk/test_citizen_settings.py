@@ -209,8 +209,11 @@ def test_a_refused_pin_change_changes_nothing(
 def test_guessing_the_current_pin_counts_towards_the_lock(
     web_app: Flask, web_client: FlaskClient, citizen: Registered
 ) -> None:
-    for _attempt in range(5):
+    for _attempt in range(4):
         assert _change_pin(web_client, "975310", NEW_PIN).status_code == 422
+    # The fifth wrong PIN locks, and says so with it.
+    fifth = _change_pin(web_client, "975310", NEW_PIN)
+    assert fifth.status_code == 429 and "Tài khoản tạm khoá đến" in _html(fifth)
     locked = _change_pin(web_client, citizen.pin, NEW_PIN)
     assert locked.status_code == 429
     assert "Tài khoản tạm khoá đến" in _html(locked)
@@ -382,8 +385,10 @@ def test_wrong_codes_lock_the_second_factor(web_client: FlaskClient, citizen: Re
     secret = _enable(web_client, steps_from_now=-1)
     valid = {_code(secret, steps) for steps in (-1, 0, 1)}
     wrong = next(code for code in ("111111", "222222", "333333", "444444") if code not in valid)
-    for _attempt in range(5):
+    for _attempt in range(4):
         assert post_form(web_client, "/xac-thuc-them", {"code": wrong}).status_code == 422
+    fifth = post_form(web_client, "/xac-thuc-them", {"code": wrong})
+    assert fifth.status_code == 429 and "tạm khoá đến" in _html(fifth)
     locked = post_form(web_client, "/xac-thuc-them", {"code": _code(secret)})
     assert locked.status_code == 429
     assert "tạm khoá đến" in _html(locked)

@@ -291,9 +291,12 @@ def test_too_many_wrong_pins_lock_payments(
     _, stall_code = stall
     buyer = citizen_with_pin(app, buyer_client, balance_vnd=100_000)
     found = buyer_client.post("/tra-tien", data={"ma_quay": stall_code})
-    for _attempt in range(5):
+    for _attempt in range(4):
         status, text, _ = confirm(buyer_client, found.text, stall_code, "1.000", pin="999999")
         assert "Mã PIN không đúng" in text
+    # The fifth wrong PIN locks, and the buyer reads so then.
+    status, text, _ = confirm(buyer_client, found.text, stall_code, "1.000", pin="999999")
+    assert status == 400 and "quá nhiều lần" in text
     status, text, _ = confirm(buyer_client, found.text, stall_code, "1.000")
     assert status == 400
     assert "quá nhiều lần" in text
