@@ -110,11 +110,13 @@ def outgoing_usage(session: Session, wallet_account_id: int, now: dt.datetime) -
         and_(Transfer.phase == Phase.POSTED.value, Transfer.reverses_id.is_(None)),
         and_(Transfer.phase == Phase.PENDING.value, or_(paid_out, still_open)),
     )
-    today = case((Transfer.created_at >= day_start, Transfer.amount), else_=0)
+    # What the wallet paid: the amount, and the fee when the transfer carries a fee leg.
+    paid = Transfer.amount + func.coalesce(Transfer.fee_amount, 0)
+    today = case((Transfer.created_at >= day_start, paid), else_=0)
     row = session.execute(
         select(
             func.coalesce(func.sum(today), 0),
-            func.coalesce(func.sum(Transfer.amount), 0),
+            func.coalesce(func.sum(paid), 0),
         ).where(
             Transfer.debit_account_id == wallet_account_id,
             Transfer.created_at >= month_start,

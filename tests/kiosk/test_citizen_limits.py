@@ -231,6 +231,25 @@ def test_reversals_are_corrections_not_spending(wallet: Wallet) -> None:
     assert usage == limits.OutgoingUsage(today_vnd=0, this_month_vnd=0)
 
 
+def test_a_fee_leg_counts_with_its_payment(wallet: Wallet) -> None:
+    # A payment whose fee is a leg of its own transfer: the wallet pays both, so both count.
+    fees = ledger.open_account(
+        wallet.session, kind=AccountKind.FEE_REVENUE, name="test", owner_ref=_key()
+    ).id
+    payment = Post(
+        _key(),
+        wallet.citizen.wallet_account_id,
+        wallet.shop,
+        400_000,
+        "bill_payment",
+        fee_account_id=fees,
+        fee_amount=3_300,
+    )
+    ledger.post_transfer(wallet.session, payment, now=TODAY_MORNING)
+    usage = limits.outgoing_usage(wallet.session, wallet.citizen.wallet_account_id, NOW)
+    assert usage == limits.OutgoingUsage(today_vnd=403_300, this_month_vnd=403_300)
+
+
 def test_the_configured_limits_apply_by_default(web_app: Flask, wallet: Wallet) -> None:
     assert web_app.config["TRANSACTION_MAX_VND"] == 20_000_000
     limits.check_outgoing(wallet.session, wallet.citizen, 20_000_000, NOW)
