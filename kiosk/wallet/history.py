@@ -112,6 +112,31 @@ def public_account_name(name: str) -> str:
     return _DIGIT_RUN.sub(lambda match: "•••" + match.group(0)[-3:], name)
 
 
+# Account names are stored in Vietnamese when the account is opened ("Ví — Nông Văn Bình"). On
+# a page in another language the words around the proper names are said in that language; a
+# name that does not have its kind's shape is shown as stored.
+_STORED_NAME_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    AccountKind.CITIZEN_WALLET: (re.compile(r"Ví — (?P<name>.+)"), lazy_gettext("Ví — %(name)s")),
+    AccountKind.WELFARE_FUND: (re.compile(r"Quỹ — (?P<name>.+)"), lazy_gettext("Quỹ — %(name)s")),
+    AccountKind.MERCHANT: (
+        re.compile(r"Quầy hàng (?P<code>\S+): (?P<name>.+)"),
+        lazy_gettext("Quầy hàng %(code)s: %(name)s"),
+    ),
+    AccountKind.AGENT_DRAWER: (
+        re.compile(r"Két tiền — (?P<name>.+) \((?P<code>[^()]+)\)"),
+        lazy_gettext("Két tiền — %(name)s (%(code)s)"),
+    ),
+}
+
+
+def _in_page_language(kind: str, name: str) -> str:
+    shape = _STORED_NAME_SHAPES.get(kind)
+    found = None if shape is None else shape[0].fullmatch(name)
+    if shape is None or found is None:
+        return name
+    return str(shape[1]) % found.groupdict()
+
+
 def _shown_name(kind: str, owner_ref: str | None, name: str) -> str:
     """The other side of a line as the citizen knows it. The system's own accounts are named for
     what they are to the citizen (a withdrawal is paid by the post office; a fee is ATM mềm's),
@@ -120,7 +145,7 @@ def _shown_name(kind: str, owner_ref: str | None, name: str) -> str:
         return str(lazy_gettext("Bưu điện (tiền mặt)"))
     if kind == AccountKind.FEE_REVENUE:
         return str(lazy_gettext("ATM mềm (phí dịch vụ)"))
-    return public_account_name(name)
+    return public_account_name(_in_page_language(kind, name))
 
 
 def history_page(

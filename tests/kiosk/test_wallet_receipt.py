@@ -173,3 +173,26 @@ def test_public_account_name(name: str, shown: str) -> None:
 def test_short_transfer_id_is_the_random_tail() -> None:
     transfer_id = uuid.UUID("0190f3a2-7c4b-7def-8a12-3456789abcde")
     assert short_transfer_id(transfer_id) == "789A-BCDE"
+
+
+def test_counterparty_names_are_said_in_the_pages_language(
+    web_app: Flask, citizen_client: FlaskClient, owner: WalletOwner
+) -> None:
+    # Names are stored in Vietnamese; in English the words around the proper names are English.
+    drawer = open_account(web_app, AccountKind.AGENT_DRAWER, "Két tiền — Trần Văn An (BD0012)")
+    stall = open_account(web_app, AccountKind.MERCHANT, "Quầy hàng DEMXCH23: Sạp rau bà Lan")
+    odd = open_account(web_app, AccountKind.MERCHANT, "Chợ phiên Bắc Hà")
+    post(web_app, Post(key(), drawer, owner.wallet_account_id, 100_000, "cash_in"))
+    post(web_app, Post(key(), owner.wallet_account_id, stall, 20_000, "merchant_payment"))
+    post(web_app, Post(key(), owner.wallet_account_id, odd, 5_000, "merchant_payment"))
+
+    vietnamese = citizen_client.get("/vi/lich-su").get_data(as_text=True)
+    assert "Két tiền — Trần Văn An (BD0012)" in vietnamese
+    assert "Quầy hàng DEMXCH23: Sạp rau bà Lan" in vietnamese
+    with citizen_client.session_transaction() as cookie:
+        cookie["lang"] = "en"
+    english = citizen_client.get("/vi/lich-su").get_data(as_text=True)
+    assert "Cash drawer — Trần Văn An (BD0012)" in english
+    assert "Stall DEMXCH23: Sạp rau bà Lan" in english
+    assert "Két tiền" not in english and "Quầy hàng" not in english
+    assert "Chợ phiên Bắc Hà" in english  # a name of no known shape, as stored
