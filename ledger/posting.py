@@ -198,11 +198,11 @@ def _check_key(key: object) -> None:
         raise errors.InvalidTransfer("idempotency key must be printable text")
 
 
-def _check_amount(amount: object) -> None:
+def _check_amount(amount: object, what: str = "amount") -> None:
     if isinstance(amount, bool) or not isinstance(amount, int):
-        raise errors.InvalidTransfer("amount must be a whole number of đồng")
+        raise errors.InvalidTransfer(f"{what} must be a whole number of đồng")
     if not 0 < amount <= TRANSFER_AMOUNT_MAX_VND:
-        raise errors.InvalidTransfer(f"amount must be between 1 and {TRANSFER_AMOUNT_MAX_VND} đồng")
+        raise errors.InvalidTransfer(f"{what} must be between 1 and {TRANSFER_AMOUNT_MAX_VND} đồng")
 
 
 def _check_account_pair(debit: object, credit: object) -> None:
@@ -219,10 +219,7 @@ def _check_fee_leg(request: Post) -> None:
     _check_account_pair(request.debit_account_id, request.fee_account_id)
     if request.fee_account_id == request.credit_account_id:
         raise errors.InvalidTransfer("a fee leg needs an account of its own")
-    if isinstance(request.fee_amount, bool) or not isinstance(request.fee_amount, int):
-        raise errors.InvalidTransfer("fee must be a whole number of đồng")
-    if not 0 < request.fee_amount <= TRANSFER_AMOUNT_MAX_VND:
-        raise errors.InvalidTransfer(f"fee must be between 1 and {TRANSFER_AMOUNT_MAX_VND} đồng")
+    _check_amount(request.fee_amount, "fee")
 
 
 def _validate(request: TransferRequest) -> None:
@@ -794,6 +791,12 @@ class _Sides:
         return [side for _, side in self.named()]
 
 
+# A transfer row's fee leg but its amount: NULL on a transfer without one.
+_FEE_LEG_COLUMNS = tuple(
+    f"fee_{column}" for column in ("account_id", "shard", "seq", "hash", "balance_after")
+)
+
+
 def _shard_for(transfer_id: uuid.UUID, shard_count: int) -> int:
     return transfer_id.int % shard_count if shard_count > 1 else 0
 
@@ -919,7 +922,7 @@ def _apply_portable(
     results: list[TransferResult] = []
     for p, sides in zip(prepared, sides_of, strict=True):
         reversal = p.reverses_id is not None
-        touched: list[tuple[int, _Totals]] = []
+        touched: list[tuple[Side, int, int, _Totals]] = []
         for name, (account_id, shard) in sides.named():
             side_totals = totals[(account_id, shard)]
             on_debits, posted, pending = side_movement(
@@ -931,69 +934,36 @@ def _apply_portable(
             else:
                 side_totals.credits_posted += posted
                 side_totals.credits_pending += pending
-            touched.append((account_id, side_totals))
-        for account_id, side_totals in touched:
-            if side_totals.breaks_rule():
-                raise errors.InsufficientFunds(account_id)
-            side_totals.entry_count += 1
-            side_totals.head_hash = chain_step(side_totals.head_hash, p.digest)
-        after = [t.credits_posted - t.debits_posted for _, t in touched]
-        row = {
+            touched.append((name, account_id, shard, side_totals))
+        row: dict[str, Any] = {
             "id": p.id,
             "idempotency_key": p.request.key,
             "batch_id": batch_id,
             "phase": p.phase.value,
             "code": p.request.code,
             "memo": p.request.memo,
-            "debit_account_id": sides.debit[0],
-            "debit_shard": sides.debit[1],
-            "credit_account_id": sides.credit[0],
-            "credit_shard": sides.credit[1],
             "amount": sides.amount,
             "pending_id": p.pending_id,
             "reverses_id": p.reverses_id,
             "expires_at": p.expires_at,
             "created_at": now,
-            "fee_account_id": None,
-            "fee_shard": None,
-            "fee_amount": None,
-            "fee_seq": None,
-            "fee_hash": None,
-            "fee_balance_after": None,
+            "fee_amount": sides.fee_amount,
+            **dict.fromkeys(_FEE_LEG_COLUMNS),
         }
-        fee_after = None
-        for (name, (account_id, shard)), (_, side_totals), balance_after in zip(
-            sides.named(), touched, after, strict=True
-        ):
-            if name == "fee":
-                row.update(fee_account_id=account_id, fee_shard=shard, fee_amount=sides.fee_amount)
-                fee_after = balance_after
-            row[f"{name}_seq"] = side_totals.entry_count
-            row[f"{name}_hash"] = side_totals.head_hash
-            row[f"{name}_balance_after"] = balance_after
+        for name, account_id, shard, side_totals in touched:
+            if side_totals.breaks_rule():
+                raise errors.InsufficientFunds(account_id)
+            side_totals.entry_count += 1
+            side_totals.head_hash = chain_step(side_totals.head_hash, p.digest)
+            row |= {
+                f"{name}_account_id": account_id,
+                f"{name}_shard": shard,
+                f"{name}_seq": side_totals.entry_count,
+                f"{name}_hash": side_totals.head_hash,
+                f"{name}_balance_after": side_totals.credits_posted - side_totals.debits_posted,
+            }
         transfer_rows.append(row)
-        results.append(
-            TransferResult(
-                id=p.id,
-                idempotency_key=p.request.key,
-                batch_id=batch_id,
-                phase=p.phase,
-                code=p.request.code,
-                memo=p.request.memo,
-                debit_account_id=sides.debit[0],
-                credit_account_id=sides.credit[0],
-                amount=sides.amount,
-                pending_id=p.pending_id,
-                reverses_id=p.reverses_id,
-                expires_at=p.expires_at,
-                created_at=now,
-                debit_balance_after=after[0],
-                credit_balance_after=after[1],
-                fee_account_id=None if sides.fee is None else sides.fee[0],
-                fee_amount=sides.fee_amount,
-                fee_balance_after=fee_after,
-            )
-        )
+        results.append(result_from_row(Transfer(**row)))
 
     # 5. Write: totals, transfers, reservations opened and closed.
     try:

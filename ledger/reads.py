@@ -209,8 +209,8 @@ def statement_of_shard(
     reservation = aliased(Transfer)
     resolution = aliased(Transfer)
     for side in SIDES:
-        if only.direction == ("in" if side == "debit" else "out") and side != "fee":
-            continue
+        if side != "fee" and only.direction == ("in" if side == "debit" else "out"):
+            continue  # debit lines are money out, credit lines money in
         seq = getattr(Transfer, f"{side}_seq")
         condition = and_(
             getattr(Transfer, f"{side}_account_id") == account.id,

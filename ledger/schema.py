@@ -226,9 +226,10 @@ class Transfer(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
-        # The shape of a row by phase, below down to seq_positive: constraints on SQLite only.
-        # On PostgreSQL migration 0012 drops them (see there why); ledger_apply writes only
-        # rows of this shape, and verify_ledger reports any row that is not.
+        # The shape of a row by phase, below down to seq_positive, and of its fee leg
+        # (fee_leg_whole, fee_leg_posted): constraints on SQLite only. On PostgreSQL migration
+        # 0012 drops the first (see there why) and 0016 does not add the others; ledger_apply
+        # writes only rows of this shape, and verify_ledger reports any row that is not.
         CheckConstraint(f"phase IN ({_sql_list(Phase)})", name="phase_known"),
         CheckConstraint(
             "(phase IN ('post_pending', 'void_pending')) = (pending_id IS NOT NULL)",
@@ -302,7 +303,7 @@ class Transfer(Base):
     # The fee leg, on a posted transfer only: `fee_amount` more leaves the debit account and
     # goes to the fee account, in the same row, chain step and commit as the payment. In a
     # reversal the fee goes back: from the fee account to the credit account (the original
-    # payer). See `leg_movements`.
+    # payer). See `side_movement`.
     fee_account_id: Mapped[int | None] = mapped_column(BigInteger)
     fee_shard: Mapped[int | None] = mapped_column(SmallInteger)
     fee_amount: Mapped[int | None] = mapped_column(Money())

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import ledger
 from kiosk import metrics
-from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, lock_now
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, failed
 from kiosk.citizens import limits
 from kiosk.citizens.models import Citizen
 from kiosk.citizens.phone import PhoneInvalid, normalise_phone
@@ -428,7 +428,8 @@ class FallbackRefused(Exception):
 
 
 def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime) -> IssuedCode:
-    """The open code whose numeric fallback the citizen read out, for the agent's counter.
+    """The code whose numeric fallback the citizen read out, for the agent's counter: an open
+    one, or one that can no longer be used, which the caller refuses saying why.
 
     Useless without the citizen's phone number, and each phone allows FALLBACK_CODE_POLICY's few
     tries before it locks: the attempt is counted before the digits are compared, and a match
@@ -444,8 +445,29 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
     key = f"fallback:{phone}"
     try:
         attempts_left = count_attempt(session, key, FALLBACK_CODE_POLICY, now)
+        record = _code_with_fallback(session, phone, typed, now)
+        if record is None:
+            failed(session, key, FALLBACK_CODE_POLICY, now, attempts_left)
     except Locked as locked:
-        raise _fallback_locked(locked.until) from None
+        raise FallbackRefused(
+            _(
+                "Đã nhập sai mã số nhiều lần cho số điện thoại này. Thử lại sau %(time)s "
+                "hoặc quét mã QR.",
+                time=local_time(locked.until, "%H:%M"),
+            )
+        ) from None
+    if record is None:
+        raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
+    clear(session, key)
+    return record
+
+
+def _code_with_fallback(
+    session: Session, phone: str, typed: str, now: dt.datetime
+) -> IssuedCode | None:
+    """The phone's open code showing `typed` now or, failing that, a code that stopped being
+    usable within the last day and showed `typed` last: the caller's checks then refuse it and
+    say why (paid when and where, cancelled, expired) instead of "no such code"."""
     candidates = session.scalars(
         select(IssuedCode)
         .join(Citizen, Citizen.id == IssuedCode.citizen_id)
@@ -458,30 +480,13 @@ def find_by_fallback(session: Session, phone: str, digits: str, now: dt.datetime
     ).all()
     for record in candidates:
         if fallback_matches(record, typed, now):
-            clear(session, key)
             return record
     since = now - FALLBACK_CLOSED_LOOKBACK
     for record in _recently_closed(session, phone, since, now):
         ended = _end_of(record)
         if ended > since and fallback_matches(record, typed, ended):
-            # The digits the phone showed last: the caller's checks refuse the code and say
-            # why (paid when and where, cancelled, expired) instead of "no such code".
-            clear(session, key)
             return record
-    if attempts_left == 0:
-        # The last try, and wrong: locked now, and said so now.
-        raise _fallback_locked(lock_now(session, key, FALLBACK_CODE_POLICY, now))
-    raise FallbackRefused(_("Số điện thoại và mã số không khớp với mã nào đang dùng được."))
-
-
-def _fallback_locked(until: dt.datetime) -> FallbackRefused:
-    return FallbackRefused(
-        _(
-            "Đã nhập sai mã số nhiều lần cho số điện thoại này. Thử lại sau %(time)s "
-            "hoặc quét mã QR.",
-            time=local_time(until, "%H:%M"),
-        )
-    )
+    return None
 
 
 def _end_of(record: IssuedCode) -> dt.datetime:

@@ -41,7 +41,7 @@ from flask_babel import gettext as _  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, lock_now
+from kiosk.auth.throttles import FALLBACK_CODE_POLICY, Locked, clear, count_attempt, failed
 from kiosk.codes.signing import KeyRing
 from kiosk.formatting import local_time
 from kiosk.payments.codes import void_expired
@@ -191,8 +191,30 @@ def find_by_voucher_number(
         raise VoucherNumberRefused(_("Nhập 4 số cuối trên căn cước người nhận đưa."))
     try:
         attempts_left = count_attempt(session, throttle_key, FALLBACK_CODE_POLICY, now)
+        record = _voucher_with_number(session, commune_code, typed_last4, typed, now)
+        if record is None:
+            failed(session, throttle_key, FALLBACK_CODE_POLICY, now, attempts_left)
     except Locked as locked:
-        raise _voucher_number_locked(locked.until) from None
+        raise VoucherNumberRefused(
+            _(
+                "Đã nhập sai số phiếu nhiều lần. Thử lại sau %(time)s hoặc quét mã QR.",
+                time=local_time(locked.until, "%H:%M"),
+            )
+        ) from None
+    if record is None:
+        raise VoucherNumberRefused(
+            _(
+                "Số phiếu và 4 số cuối căn cước không khớp với phiếu trợ cấp nào còn hiệu lực "
+                "tại xã/phường này."
+            )
+        )
+    clear(session, throttle_key)
+    return record
+
+
+def _voucher_with_number(
+    session: Session, commune_code: str, last4: str, typed: str, now: dt.datetime
+) -> IssuedCode | None:
     candidates = session.scalars(
         select(IssuedCode)
         .join(BeneficiaryRow, BeneficiaryRow.id == IssuedCode.welfare_row_id)
@@ -200,7 +222,7 @@ def find_by_voucher_number(
         .join(WelfareProgramme, WelfareProgramme.id == PayCycle.programme_id)
         .where(
             WelfareProgramme.commune_code == commune_code,
-            BeneficiaryRow.citizen_id_last4 == typed_last4,
+            BeneficiaryRow.citizen_id_last4 == last4,
             IssuedCode.status == CodeStatus.OPEN,
             IssuedCode.expires_at > now,
         )
@@ -208,26 +230,8 @@ def find_by_voucher_number(
     ).all()
     for record in candidates:
         if hmac.compare_digest(voucher_number(record), typed):
-            clear(session, throttle_key)
             return record
-    if attempts_left == 0:
-        # The last try, and wrong: locked now, and said so now.
-        raise _voucher_number_locked(lock_now(session, throttle_key, FALLBACK_CODE_POLICY, now))
-    raise VoucherNumberRefused(
-        _(
-            "Số phiếu và 4 số cuối căn cước không khớp với phiếu trợ cấp nào còn hiệu lực "
-            "tại xã/phường này."
-        )
-    )
-
-
-def _voucher_number_locked(until: dt.datetime) -> VoucherNumberRefused:
-    return VoucherNumberRefused(
-        _(
-            "Đã nhập sai số phiếu nhiều lần. Thử lại sau %(time)s hoặc quét mã QR.",
-            time=local_time(until, "%H:%M"),
-        )
-    )
+    return None
 
 
 # --- At the counter ----------------------------------------------------------------------------
