@@ -13,7 +13,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORBIDDEN = errors.ErrorText(
     lazy_gettext("Chỉ kiểm soát viên được mở trang này"),
     lazy_gettext(
-        "Trang này dành cho kiểm soát viên của bưu cục. Nếu cần duyệt hoặc xem, "
+        "Trang này dành cho kiểm soát viên của điểm bưu điện. Nếu cần duyệt hoặc xem, "
         "hãy nhờ kiểm soát viên."
     ),
 )
