@@ -22,7 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import psycopg
@@ -791,6 +791,10 @@ class _Sides:
         return [side for _, side in self.named()]
 
 
+# The fields of a `TransferResult` that are columns of its row as written (`phase` is the enum).
+_RESULT_COLUMNS = tuple(
+    f.name for f in fields(TransferResult) if f.name not in ("phase", "replayed")
+)
 # A transfer row's fee leg but its amount: NULL on a transfer without one.
 _FEE_LEG_COLUMNS = tuple(
     f"fee_{column}" for column in ("account_id", "shard", "seq", "hash", "balance_after")
@@ -963,7 +967,9 @@ def _apply_portable(
                 f"{name}_balance_after": side_totals.credits_posted - side_totals.debits_posted,
             }
         transfer_rows.append(row)
-        results.append(result_from_row(Transfer(**row)))
+        results.append(
+            TransferResult(phase=p.phase, **{name: row[name] for name in _RESULT_COLUMNS})
+        )
 
     # 5. Write: totals, transfers, reservations opened and closed.
     try:
